@@ -1,0 +1,37 @@
+# PicUpscaler: `make run` serves the product, `make test` passes the tests.
+# Both create the virtual environment on first use (.venv) and reinstall when pyproject changes.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test setup lint bench clean distributed-help
+
+run: setup ## All-in-one: gateway + in-process worker + janitor on http://127.0.0.1:8000
+	$(PY) -m allinone
+
+test: setup ## Every test: unit, integration (real RabbitMQ + S3 endpoint), all-in-one e2e
+	$(PY) -m pytest
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip setuptools wheel
+	# torch first: basicsr-fixed's setup imports torch, so it builds without isolation.
+	$(PIP) install -q torch==2.14.1 torchvision==0.29.1
+	$(PIP) install -q --no-build-isolation basicsr-fixed==1.4.2
+	$(PIP) install -q -e '.[gateway,worker,janitor,dev]'
+	touch $@
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy gateway janitor shared
+
+bench: setup
+	$(PY) bench/engine.py
+
+clean:
+	rm -rf var .pytest_cache

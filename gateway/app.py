@@ -1,0 +1,86 @@
+"""The FastAPI application: routes, error rendering, and a privacy-preserving access log."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import dramatiq
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from PIL import Image
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway import errors, metrics
+from gateway.routes import jobs, pages, system
+from gateway.services import Services
+from gateway.settings import GatewaySettings
+from shared.errors import StorageUnavailable
+from shared.privacy import truncate_ip
+
+log = structlog.get_logger("gateway.access")
+
+
+def create_app(settings: GatewaySettings, *, broker: dramatiq.Broker | None = None) -> FastAPI:
+    """Build the gateway app; ``broker`` is passed in all-in-one mode (the in-process queue)."""
+    services = Services.from_settings(settings, broker=broker)
+    if settings.storage.create_buckets:
+        for store in (services.store, services.audit_store):
+            try:
+                store.ensure_bucket()
+            except StorageUnavailable:
+                log.warning("bucket_not_ensured", bucket=store.bucket)
+    # Pillow's own bomb guard follows the configured limit (its default is 89 MP, warn-only).
+    Image.MAX_IMAGE_PIXELS = settings.jobs.max_input_pixels
+
+    app = FastAPI(
+        title="PicUpscaler",
+        version="0.1.0",
+        description="Privacy-first AI image upscaling. Everything uploaded is deleted within "
+        "24 hours.",
+    )
+    app.state.services = services
+    app.add_exception_handler(errors.ApiError, errors.handle_api_error)
+    app.add_exception_handler(StarletteHTTPException, errors.handle_http_exception)
+    app.add_exception_handler(RequestValidationError, errors.handle_validation_error)
+    app.include_router(jobs.router)
+    app.include_router(system.router)
+    app.include_router(pages.router)
+
+    @app.middleware("http")
+    async def access_log(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        structlog.contextvars.clear_contextvars()
+        start = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            elapsed = time.perf_counter() - start
+            route = request.scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            metrics.REQUEST_SECONDS.labels(request.method, template, str(status)).observe(elapsed)
+            if template not in ("/healthz", "/readyz", "/metrics"):
+                log.info(
+                    "request",
+                    method=request.method,
+                    route=template,
+                    status=status,
+                    ms=round(elapsed * 1000, 1),
+                    client_network=truncate_ip(client_address(request, settings)),
+                )
+
+    return app
+
+
+def client_address(request: Request, settings: GatewaySettings) -> str | None:
+    """The client's address: the ingress's X-Forwarded-For when trusted, else the peer."""
+    if settings.trust_forwarded_for:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else None

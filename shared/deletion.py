@@ -1,0 +1,90 @@
+"""Deleting jobs: remove every object, verify it is gone, then audit-log the deletion.
+
+Used by the gateway (a user's DELETE) and the janitor (expiry), so both keep the same promise.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+
+from shared import audit, ids, keys
+from shared.errors import StorageUnavailable
+from shared.storage import ObjectInfo, ObjectStore
+
+#: S3 DeleteObjects accepts at most 1000 keys per request.
+DELETE_BATCH = 1000
+
+
+def group_by_job(objects: Iterable[ObjectInfo]) -> dict[str, list[ObjectInfo]]:
+    """Group listed objects by the job they belong to (keys outside the layout are skipped)."""
+    groups: dict[str, list[ObjectInfo]] = defaultdict(list)
+    for info in objects:
+        job_id = keys.job_id_of(info.key)
+        if job_id is not None:
+            groups[job_id].append(info)
+    return dict(groups)
+
+
+def delete_jobs(
+    store: ObjectStore,
+    audit_store: ObjectStore,
+    jobs: Mapping[str, list[ObjectInfo]],
+    *,
+    reason: audit.DeletionReason,
+    service: str,
+) -> tuple[list[audit.AuditRecord], dict[str, list[str]]]:
+    """Delete the given objects of each job, verify, and audit-log every job fully deleted.
+
+    Returns the audit records written and, per job, the keys that are still present (those
+    jobs are not recorded as deleted; the caller retries them).
+    """
+    all_keys = [info.key for objs in jobs.values() for info in objs]
+    for start in range(0, len(all_keys), DELETE_BATCH):
+        store.delete_many(all_keys[start : start + DELETE_BATCH])
+
+    now = datetime.now(UTC)
+    records: list[audit.AuditRecord] = []
+    remaining: dict[str, list[str]] = {}
+    for job_id, objs in jobs.items():
+        # Verify: a delete call that returned is not proof; a stat that finds nothing is.
+        left = [info.key for info in objs if store.stat(info.key) is not None]
+        if left:
+            remaining[job_id] = left
+            continue
+        created = ids.created_at(job_id)
+        records.append(
+            audit.AuditRecord(
+                time=now,
+                job_id=job_id,
+                reason=reason,
+                service=service,
+                age_seconds=(now - created).total_seconds() if created else None,
+                objects=[audit.DeletedObject(key=i.key, bytes=i.size) for i in objs],
+            )
+        )
+    if records:
+        audit.append_records(audit_store, records, service=service)
+    return records, remaining
+
+
+def delete_job_now(
+    store: ObjectStore,
+    audit_store: ObjectStore,
+    job_id: str,
+    *,
+    reason: audit.DeletionReason,
+    service: str,
+) -> audit.AuditRecord:
+    """Delete one job's objects at once; raise StorageUnavailable if any object survives."""
+    prefix = keys.job_prefix(job_id)
+    if prefix is None:
+        raise ValueError("malformed job id")
+    objects = list(store.list(prefix))
+    records, remaining = delete_jobs(
+        store, audit_store, {job_id: objects}, reason=reason, service=service
+    )
+    if remaining or not records:
+        raise StorageUnavailable("some objects of the job could not be deleted")
+    return records[0]

@@ -1,0 +1,121 @@
+"""The job manifest: the one record of a job, stored beside its images as ``manifest.json``.
+
+It holds status, progress, options, timings and the token's hash, never the token itself and
+never image content. Deleting it (with the images) is deleting the job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from shared import keys
+from shared.errors import ManifestInvalid, ObjectNotFound
+from shared.storage import ObjectStore
+
+SCHEMA_VERSION = 1
+OutputFormat = Literal["png", "jpeg", "webp"]
+
+
+class JobStatus(StrEnum):
+    """Where a job is in its life: queued → running → succeeded | failed."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        """True for the states a job never leaves."""
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED)
+
+
+class JobOptions(BaseModel):
+    """What the client asked for."""
+
+    model: str
+    scale: int
+    output_format: OutputFormat = "png"
+    face_enhance: bool = False
+
+
+class ImageInfo(BaseModel):
+    """Facts about a stored image (input or result)."""
+
+    width: int
+    height: int
+    format: str
+    bytes: int
+
+
+class JobError(BaseModel):
+    """Why a job failed, in words fit for the client."""
+
+    code: str
+    message: str
+
+
+class JobManifest(BaseModel):
+    """Everything held about one job."""
+
+    schema_version: int = SCHEMA_VERSION
+    id: str
+    status: JobStatus = JobStatus.QUEUED
+    progress: float = Field(default=0.0, ge=0.0, le=1.0)
+    created_at: datetime
+    expires_at: datetime
+    updated_at: datetime
+    options: JobOptions
+    token_sha256: str
+    input: ImageInfo
+    result: ImageInfo | None = None
+    error: JobError | None = None
+    attempts: int = 0
+    timings: dict[str, float] = Field(default_factory=dict)
+
+    def touch(self) -> None:
+        """Record that the manifest changed now."""
+        self.updated_at = datetime.now(UTC)
+
+
+def hash_token(token: str) -> str:
+    """Return the stored form of a job token (sha256 hex); the token itself is never stored."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_matches(manifest: JobManifest, token: str | None) -> bool:
+    """Compare a presented token with the stored hash in constant time."""
+    if not token:
+        return False
+    return hmac.compare_digest(manifest.token_sha256, hash_token(token))
+
+
+def load_manifest(store: ObjectStore, job_id: str) -> JobManifest | None:
+    """Read a job's manifest, or None when the job does not exist (or the id is malformed)."""
+    prefix = keys.job_prefix(job_id)
+    if prefix is None:
+        return None
+    try:
+        raw = store.get(prefix + keys.MANIFEST)
+    except ObjectNotFound:
+        return None
+    try:
+        return JobManifest.model_validate_json(raw)
+    except ValidationError as exc:
+        raise ManifestInvalid(job_id) from exc
+
+
+def save_manifest(store: ObjectStore, manifest: JobManifest) -> None:
+    """Write a job's manifest (replacing the previous version)."""
+    manifest.touch()
+    store.put(
+        keys.job_key(manifest.id, keys.MANIFEST),
+        manifest.model_dump_json().encode(),
+        "application/json",
+    )

@@ -1,0 +1,22 @@
+"""Object storage adapters: the S3 API through the minio SDK, or a local directory.
+
+The services see only :class:`ObjectStore`; which backend is used is configuration.
+"""
+
+from __future__ import annotations
+
+from shared.settings import StorageSettings
+from shared.storage.base import ObjectInfo, ObjectStore
+
+__all__ = ["ObjectInfo", "ObjectStore", "open_store"]
+
+
+def open_store(settings: StorageSettings, bucket: str) -> ObjectStore:
+    """Return the store for ``bucket`` on the configured backend."""
+    if settings.backend == "s3":
+        from shared.storage.s3 import S3Store
+
+        return S3Store(settings, bucket)
+    from shared.storage.local import LocalStore
+
+    return LocalStore(settings.local_dir, bucket)

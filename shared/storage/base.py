@@ -1,0 +1,47 @@
+"""The object-store interface every backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a listing or stat tells about one object (never its content)."""
+
+    key: str
+    size: int
+    last_modified: datetime | None = None
+
+
+class ObjectStore(Protocol):
+    """A bucket of objects. Every method raises StorageUnavailable when the backend is down."""
+
+    bucket: str
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket if it does not exist."""
+
+    def ping(self) -> None:
+        """Raise StorageUnavailable unless the bucket answers."""
+
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        """Store ``data`` under ``key``, replacing any previous object atomically."""
+
+    def get(self, key: str) -> bytes:
+        """Return the object's bytes; raise ObjectNotFound when it does not exist."""
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        """Return the object's size and time, or None when it does not exist."""
+
+    def delete_many(self, keys: Iterable[str]) -> list[str]:
+        """Delete ``keys`` (missing ones count as deleted); return the keys that failed."""
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Yield every object whose key starts with ``prefix``."""
+
+    def list_prefixes(self, prefix: str) -> Iterator[str]:
+        """Yield the immediate "sub-folders" of ``prefix`` (keys up to the next ``/``)."""

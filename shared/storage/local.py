@@ -1,0 +1,114 @@
+"""A bucket in a local directory: all-in-one mode's object storage.
+
+Writes go to a temporary name in the same directory and are renamed into place, so a reader
+never sees half an object; a temporary left by a crash is listed like any object, so it
+expires with its job. Keys are checked so that none escapes the bucket directory.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from shared.errors import ObjectNotFound, StorageUnavailable
+from shared.storage.base import ObjectInfo
+
+_TMP = ".tmp-"
+
+
+class LocalStore:
+    """Object storage in ``root/bucket`` on the local file system."""
+
+    def __init__(self, root: Path, bucket: str) -> None:
+        self.bucket = bucket
+        self.root = (Path(root) / bucket).resolve()
+
+    def _path(self, key: str) -> Path:
+        parts = key.split("/")
+        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise ValueError(f"invalid object key {key!r}")
+        return self.root.joinpath(*parts)
+
+    def ensure_bucket(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def ping(self) -> None:
+        if not self.root.is_dir():
+            raise StorageUnavailable(f"bucket directory {self.root} is missing")
+
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_name(f"{_TMP}{uuid.uuid4().hex}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StorageUnavailable(str(exc)) from exc
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(key) from exc
+        except OSError as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        try:
+            st = self._path(key).stat()
+        except FileNotFoundError:
+            return None
+        return ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
+
+    def delete_many(self, keys: Iterable[str]) -> list[str]:
+        failed = []
+        for key in keys:
+            path = self._path(key)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                failed.append(key)
+                continue
+            self._prune(path.parent)
+        return failed
+
+    def _prune(self, directory: Path) -> None:
+        # Remove emptied job/hour directories so listings stay proportional to live data.
+        while directory != self.root and directory.is_relative_to(self.root):
+            try:
+                directory.rmdir()
+            except OSError:
+                return
+            directory = directory.parent
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = self.root.joinpath(*base.split("/")) if base else self.root
+        if not start.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(start):
+            dirnames.sort()
+            for name in sorted(filenames):
+                # Half-written temporaries are listed too, so the janitor deletes what a
+                # crashed writer left behind together with the rest of its job.
+                path = Path(dirpath, name)
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    info = self.stat(key)
+                    if info is not None:
+                        yield info
+
+    def list_prefixes(self, prefix: str) -> Iterator[str]:
+        directory = self.root.joinpath(*prefix.rstrip("/").split("/")) if prefix else self.root
+        if not directory.is_dir():
+            return
+        for child in sorted(directory.iterdir()):
+            if child.is_dir():
+                yield f"{prefix}{child.name}/"

@@ -1,0 +1,136 @@
+"""A bucket on an S3-compatible endpoint (MinIO in production, moto's server in tests).
+
+Only S3 features MinIO implements are used. Network and server errors become
+StorageUnavailable so the callers can answer 503 or retry; a missing key is ObjectNotFound.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from collections.abc import Callable, Iterable, Iterator
+from typing import ParamSpec, TypeVar
+
+import urllib3
+from minio import Minio
+from minio.deleteobjects import DeleteObject
+from minio.error import MinioException, S3Error
+
+from shared.errors import ObjectNotFound, StorageUnavailable
+from shared.settings import StorageSettings
+from shared.storage.base import ObjectInfo
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_MISSING = {"NoSuchKey", "NoSuchObject", "ResourceNotFound"}
+
+
+def _translated(fn: Callable[P, R]) -> Callable[P, R]:
+    """Map transport and server failures to StorageUnavailable."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except (ObjectNotFound, StorageUnavailable):
+            raise
+        except S3Error as exc:
+            if exc.code in _MISSING:
+                raise ObjectNotFound(exc.object_name or "") from exc
+            raise StorageUnavailable(f"S3 error {exc.code}") from exc
+        except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise StorageUnavailable(type(exc).__name__) from exc
+
+    return wrapper
+
+
+class S3Store:
+    """Object storage in one bucket of an S3-compatible service."""
+
+    def __init__(self, settings: StorageSettings, bucket: str) -> None:
+        self.bucket = bucket
+        # Short timeouts and few retries: a caller waiting on a dead endpoint should get a
+        # prompt 503, not hang for minutes in urllib3's default back-off.
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=3.0, read=60.0),
+            maxsize=16,
+            retries=urllib3.Retry(
+                total=2, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)
+            ),
+        )
+        self.client = Minio(
+            settings.endpoint,
+            access_key=settings.access_key.get_secret_value() or None,
+            secret_key=settings.secret_key.get_secret_value() or None,
+            secure=settings.secure,
+            region=settings.region,
+            http_client=http,
+        )
+
+    @_translated
+    def ensure_bucket(self) -> None:
+        if not self.client.bucket_exists(self.bucket):
+            try:
+                self.client.make_bucket(self.bucket)
+            except S3Error as exc:  # another replica created it first
+                if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                    raise
+
+    @_translated
+    def ping(self) -> None:
+        if not self.client.bucket_exists(self.bucket):
+            raise StorageUnavailable(f"bucket {self.bucket} does not exist")
+
+    @_translated
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        self.client.put_object(self.bucket, key, io.BytesIO(data), len(data), content_type)
+
+    @_translated
+    def get(self, key: str) -> bytes:
+        response = self.client.get_object(self.bucket, key)
+        try:
+            return response.read()
+        finally:
+            response.close()
+            response.release_conn()
+
+    @_translated
+    def stat(self, key: str) -> ObjectInfo | None:
+        try:
+            st = self.client.stat_object(self.bucket, key)
+        except S3Error as exc:
+            if exc.code in _MISSING:
+                return None
+            raise
+        return ObjectInfo(key, st.size or 0, st.last_modified)
+
+    @_translated
+    def delete_many(self, keys: Iterable[str]) -> list[str]:
+        objects = [DeleteObject(k) for k in keys]
+        if not objects:
+            return []
+        # remove_objects is lazy: the deletes happen while its error iterator is consumed.
+        errors = self.client.remove_objects(self.bucket, objects)
+        return [e.name or "" for e in errors if e.code not in _MISSING]
+
+    @_translated
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        # Materialised so that a connection error surfaces here, inside the translation.
+        return iter(
+            [
+                ObjectInfo(o.object_name, o.size or 0, o.last_modified)
+                for o in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
+                if o.object_name is not None
+            ]
+        )
+
+    @_translated
+    def list_prefixes(self, prefix: str) -> Iterator[str]:
+        return iter(
+            [
+                o.object_name
+                for o in self.client.list_objects(self.bucket, prefix=prefix, recursive=False)
+                if o.is_dir and o.object_name is not None
+            ]
+        )

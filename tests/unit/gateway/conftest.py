@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from gateway.app import create_app
+from gateway.settings import GatewaySettings
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> GatewaySettings:
+    return GatewaySettings(
+        storage={"local_dir": tmp_path / "storage"},
+        jobs={"max_upload_bytes": 200_000, "max_input_pixels": 250_000},
+    )
+
+
+@pytest.fixture
+def client(settings: GatewaySettings) -> TestClient:
+    return TestClient(create_app(settings))
+
+
+def png(width: int = 64, height: int = 48, mode: str = "RGB") -> bytes:
+    img = Image.new(mode, (width, height))
+    img.putdata([(x * 7 % 256, x * 3 % 256, x % 256)[: len(mode)] for x in range(width * height)])
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
