@@ -91,6 +91,7 @@ async def authorised_manifest(request: Request, services: Services, job_id: str)
     token = bearer_token(request)
     if token is None or ids.created_at(job_id) is None:
         raise not_found()
+    structlog.contextvars.bind_contextvars(job_id=job_id)
     try:
         manifest = await run_in_threadpool(load_manifest, services.store, job_id)
     except StorageUnavailable:
