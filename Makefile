@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 run: setup ## All-in-one: gateway + in-process worker + janitor on http://127.0.0.1:8000
 	$(PY) -m allinone
 
-test: setup ## Every test: unit, integration (real RabbitMQ + S3 endpoint), all-in-one e2e
+test: setup lint ## Lint, then every test: unit, integration (RabbitMQ + S3 endpoint), e2e
 	$(PY) -m pytest
 
 setup: $(STAMP)
@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy gateway janitor shared
+	$(VENV)/bin/mypy gateway janitor shared worker allinone
 
 bench: setup
 	$(PY) bench/engine.py

@@ -53,4 +53,6 @@ async def handle_validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0] if exc.errors() else {}
     where = ".".join(str(p) for p in first.get("loc", ()))
-    return error_response(422, "invalid_request", f"Invalid request: {where} {first.get('msg', '')}")
+    return error_response(
+        422, "invalid_request", f"Invalid request: {where} {first.get('msg', '')}"
+    )

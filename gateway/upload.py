@@ -116,15 +116,18 @@ async def read_multipart(
             # Refuse before reading a byte: the client said how much it will send.
             raise too_large(max_file_bytes)
     collector = _FormCollector(max_file_bytes)
-    parser = MultipartParser(boundary, callbacks={
-        "on_part_begin": collector.on_part_begin,
-        "on_header_field": collector.on_header_field,
-        "on_header_value": collector.on_header_value,
-        "on_header_end": collector.on_header_end,
-        "on_headers_finished": collector.on_headers_finished,
-        "on_part_data": collector.on_part_data,
-        "on_part_end": collector.on_part_end,
-    })  # type: ignore[arg-type]
+    parser = MultipartParser(
+        boundary,
+        callbacks={
+            "on_part_begin": collector.on_part_begin,
+            "on_header_field": collector.on_header_field,
+            "on_header_value": collector.on_header_value,
+            "on_header_end": collector.on_header_end,
+            "on_headers_finished": collector.on_headers_finished,
+            "on_part_data": collector.on_part_data,
+            "on_part_end": collector.on_part_end,
+        },
+    )  # type: ignore[arg-type]
     received = 0
     try:
         async for chunk in body:

@@ -33,7 +33,9 @@ class Janitor:
     def sweep_once(self) -> SweepResult:
         """Run one sweep now."""
         return sweep(
-            self.store, self.audit_store, expiry=timedelta(seconds=self.settings.jobs.expiry_seconds)
+            self.store,
+            self.audit_store,
+            expiry=timedelta(seconds=self.settings.jobs.expiry_seconds),
         )
 
     def run(self) -> None:

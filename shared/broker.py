@@ -13,6 +13,8 @@ Messages carry the job id and nothing else.
 
 from __future__ import annotations
 
+import contextlib
+
 import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.stub import StubBroker
@@ -74,7 +76,7 @@ def build_broker(settings: BrokerSettings, jobs: JobSettings) -> dramatiq.Broker
 
 def enqueue_job(broker: dramatiq.Broker, queue: str, job_id: str) -> None:
     """Publish the message for ``job_id``; raise BrokerUnavailable unless the broker took it."""
-    message = dramatiq.Message(
+    message: dramatiq.Message[None] = dramatiq.Message(
         queue_name=queue, actor_name=PROCESS_JOB_ACTOR, args=(job_id,), kwargs={}, options={}
     )
     try:
@@ -91,8 +93,6 @@ def ping_broker(broker: dramatiq.Broker, queue: str) -> None:
             broker.channel.queue_declare(queue=queue, passive=True)
         except Exception as exc:
             # Drop the broken thread-local connection so the next call reconnects.
-            try:
+            with contextlib.suppress(Exception):  # already gone is fine
                 del broker.connection
-            except Exception:  # noqa: S110 - already gone is fine
-                pass
             raise BrokerUnavailable(type(exc).__name__) from exc

@@ -65,7 +65,9 @@ class Service:
             if self.proc.poll() is not None:
                 raise AssertionError(f"{self.name} exited early:\n{text[-4000:]}")
             time.sleep(0.2)
-        raise AssertionError(f"{self.name}: no {needle!r} after {timeout}s:\n{self.log_text()[-4000:]}")
+        raise AssertionError(
+            f"{self.name}: no {needle!r} after {timeout}s:\n{self.log_text()[-4000:]}"
+        )
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it does not stop."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import time
@@ -178,13 +179,11 @@ async def create_job(request: Request, services: ServicesDep) -> JSONResponse:
         dependency = "broker" if isinstance(exc, BrokerUnavailable) else "storage"
         log.warning("job_not_accepted", dependency=dependency, error=type(exc).__name__)
         # Leave nothing behind that was not accepted (the janitor would catch it at expiry).
-        try:
+        with contextlib.suppress(StorageUnavailable):
             await run_in_threadpool(
                 services.store.delete_many,
                 [keys.job_key(job_id, keys.INPUT), keys.job_key(job_id, keys.MANIFEST)],
             )
-        except StorageUnavailable:
-            pass
         raise unavailable(services, dependency) from None
 
     metrics.JOBS_ACCEPTED.labels(options.model, str(options.scale)).inc()
@@ -232,12 +231,13 @@ async def get_result(job_id: str, request: Request, services: ServicesDep) -> Re
     except Exception:
         raise not_found() from None
     fmt = manifest.result.format
+    filename = f"{job_id}.{'jpg' if fmt == 'jpeg' else fmt}"
     return Response(
         data,
         media_type=MEDIA_TYPES.get(fmt, "application/octet-stream"),
         headers={
             "Cache-Control": "no-store",
-            "Content-Disposition": f'attachment; filename="{job_id}.{"jpg" if fmt == "jpeg" else fmt}"',
+            "Content-Disposition": f'attachment; filename="{filename}"',
             "X-Content-Type-Options": "nosniff",
         },
     )

@@ -30,3 +30,11 @@ def png(width: int = 64, height: int = 48, mode: str = "RGB") -> bytes:
     buf = io.BytesIO()
     img.save(buf, "PNG")
     return buf.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def _restore_pillow_limit() -> object:
+    """create_app sets Pillow's process-wide pixel limit; keep it from leaking into other tests."""
+    saved = Image.MAX_IMAGE_PIXELS
+    yield
+    Image.MAX_IMAGE_PIXELS = saved

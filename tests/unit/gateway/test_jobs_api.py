@@ -37,7 +37,9 @@ def test_accepts_an_image_and_answers_202_with_token(
     stored = manifests[0].read_text()
     assert job["token"] not in stored  # only the hash is kept
     assert json.loads(stored)["input"]["width"] == 64
-    status = client.get(f"/v1/jobs/{job['id']}", headers={"Authorization": f"Bearer {job['token']}"})
+    status = client.get(
+        f"/v1/jobs/{job['id']}", headers={"Authorization": f"Bearer {job['token']}"}
+    )
     assert status.status_code == 200
     assert status.json()["status"] == "queued" and status.json()["progress"] == 0.0
 

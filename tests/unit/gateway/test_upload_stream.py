@@ -35,7 +35,9 @@ def test_oversized_body_is_refused_before_it_is_all_read() -> None:
     seen: list[int] = []
     with pytest.raises(ApiError) as err:
         # No Content-Length (chunked): the limit is enforced while streaming.
-        asyncio.run(read_multipart(ctype, None, chunks(body, 64 * 1024, seen), max_file_bytes=100_000))
+        asyncio.run(
+            read_multipart(ctype, None, chunks(body, 64 * 1024, seen), max_file_bytes=100_000)
+        )
     assert err.value.status == 413
     assert len(seen) * 64 * 1024 < 400_000  # stopped after a few chunks, not 2 MB
 

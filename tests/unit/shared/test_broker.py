@@ -6,8 +6,8 @@ from dramatiq.middleware import AgeLimit, Retries, TimeLimit
 from shared.broker import (
     PROCESS_JOB_ACTOR,
     ConfirmingRabbitmqBroker,
-    build_broker,
     broker_middleware,
+    build_broker,
     enqueue_job,
 )
 from shared.settings import BrokerSettings, JobSettings

@@ -1,0 +1,65 @@
+"""``python -m allinone`` (what ``make run`` starts): the whole product in one process."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import structlog
+import uvicorn
+
+from gateway.app import create_app
+from gateway.settings import GatewaySettings
+from janitor.service import Janitor
+from janitor.settings import JanitorSettings
+from shared.broker import build_broker
+from shared.logging import configure_logging
+from worker.runtime import build_runtime
+from worker.settings import WorkerSettings
+
+log = structlog.get_logger("allinone")
+
+
+def main() -> None:
+    """Start the worker and janitor threads, then serve HTTP until interrupted."""
+    started = time.perf_counter()
+    gateway_settings = GatewaySettings()
+    worker_settings = WorkerSettings()
+    janitor_settings = JanitorSettings()
+    configure_logging("allinone", gateway_settings.log)
+    if gateway_settings.broker.backend != worker_settings.broker.backend:
+        raise SystemExit("gateway and worker must use the same broker backend")
+
+    broker = build_broker(gateway_settings.broker, gateway_settings.jobs)
+    runtime = build_runtime(worker_settings, broker)
+    runtime.worker.start()
+    janitor = Janitor(janitor_settings)
+    janitor_thread = threading.Thread(target=janitor.run, name="janitor", daemon=True)
+    janitor_thread.start()
+    app = create_app(gateway_settings, broker=broker)
+    log.info(
+        "allinone_ready",
+        url=f"http://{gateway_settings.host}:{gateway_settings.port}/",
+        startup_seconds=round(time.perf_counter() - started, 2),
+        model_load_seconds=round(runtime.load_seconds, 2),
+        device=str(runtime.context.models.device),
+        storage=str(gateway_settings.storage.local_dir)
+        if gateway_settings.storage.backend == "local"
+        else gateway_settings.storage.endpoint,
+    )
+    try:
+        uvicorn.run(
+            app,
+            host=gateway_settings.host,
+            port=gateway_settings.port,
+            access_log=False,
+            log_config=None,
+        )
+    finally:
+        janitor.stop()
+        runtime.worker.stop(timeout=worker_settings.shutdown_grace_seconds * 1000)
+        janitor_thread.join(timeout=5)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""The tiled engine on real weights: seam-free tiling, sane output, progress and cancelling."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from worker.engine import NETWORKS, UpscaleCancelled, Upscaler, build_network
+from worker.engine.catalog import NetworkSpec
+
+CPU = torch.device("cpu")
+Loader = Callable[[str, int], nn.Module]
+
+
+def _engine(net: nn.Module, scale: int, **kwargs: int) -> Upscaler:
+    return Upscaler(net, scale=scale, device=CPU, dtype=torch.float32, **kwargs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("model", "scale", "crop"),
+    [
+        ("realesr-animevideov3", 4, (96, 96)),
+        ("realesr-animevideov3", 3, (50, 70)),  # odd, non-square, bicubic-resized output
+        ("realesrgan-x4plus", 4, (64, 64)),
+    ],
+)
+def test_tiled_equals_whole(
+    network: Loader, astronaut: np.ndarray, model: str, scale: int, crop: tuple[int, int]
+) -> None:
+    image = np.ascontiguousarray(astronaut[100 : 100 + crop[0], 180 : 180 + crop[1]])
+    net = network(model, scale)
+    whole = _engine(net, scale, tile_size=1024).upscale(image)
+    # tile 32 + 8 context per side: a 96x96 image is cut into 3x3 tiles, 64x64 into 2x2.
+    tiled = _engine(net, scale, tile_size=32, tile_overlap=8, batch_size=2).upscale(image)
+    assert whole.shape == tiled.shape == (crop[0] * scale, crop[1] * scale, 3)
+    assert whole.dtype == tiled.dtype == np.uint8
+    mae = np.abs(whole.astype(np.int16) - tiled.astype(np.int16)).mean()
+    print(f"{model} x{scale} {crop}: tiled vs whole MAE {mae:.4f} (uint8 levels)")
+    assert mae < 1.0
+
+
+@pytest.mark.slow
+def test_x4plus_output_is_a_plausible_upscale(network: Loader, astronaut: np.ndarray) -> None:
+    hr = np.ascontiguousarray(astronaut[:256, 128:384])
+    lr = np.asarray(Image.fromarray(hr).resize((64, 64), Image.BICUBIC))  # read-only array
+    bicubic = np.asarray(Image.fromarray(lr).resize((256, 256), Image.BICUBIC)).astype(np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. torch's warning about read-only numpy input
+        out = _engine(network("realesrgan-x4plus", 4), 4).upscale(lr)
+    assert out.shape == (256, 256, 3) and out.dtype == np.uint8
+    mse = np.mean((out.astype(np.float64) - hr) ** 2)
+    psnr = 10 * np.log10(255**2 / mse)
+
+    def detail(a: np.ndarray) -> float:
+        g = a.astype(np.float64).mean(axis=2)
+        return float(
+            np.abs(
+                4 * g[1:-1, 1:-1] - g[:-2, 1:-1] - g[2:, 1:-1] - g[1:-1, :-2] - g[1:-1, 2:]
+            ).mean()
+        )
+
+    print(f"x4plus PSNR {psnr:.2f} dB, detail {detail(out):.2f} vs bicubic {detail(bicubic):.2f}")
+    assert psnr > 20  # wrongly mapped weights give noise (~5 dB)
+    assert np.abs(out - bicubic).mean() > 2  # not a bicubic resize in disguise
+    assert detail(out) > 2 * detail(bicubic)  # GAN-restored texture is far sharper
+
+
+@pytest.mark.slow
+def test_colour_channels_stay_in_order(network: Loader) -> None:
+    image = np.zeros((24, 24, 3), np.uint8)
+    image[..., 0], image[..., 1], image[..., 2] = 200, 40, 90
+    out = _engine(network("realesr-animevideov3", 4), 4).upscale(image)
+    assert np.abs(out.reshape(-1, 3).mean(axis=0) - (200, 40, 90)).max() < 12
+
+
+def test_progress_is_monotonic_and_ends_at_one(network: Loader) -> None:
+    image = np.full((40, 40, 3), 128, np.uint8)
+    seen: list[float] = []
+    engine = _engine(network("realesr-animevideov3", 2), 2, tile_size=8, tile_overlap=2)
+    engine.batch_size = 3
+    engine.upscale(image, progress=seen.append)
+    assert seen == sorted(seen) and seen[-1] == 1.0 and all(0 < p <= 1 for p in seen)
+    assert len(seen) == -(-25 // 3)  # 5x5 tiles (stride 8, extent 12) in batches of 3
+
+
+def test_single_tile_reports_progress(network: Loader) -> None:
+    seen: list[float] = []
+    _engine(network("realesr-animevideov3", 2), 2).upscale(
+        np.zeros((8, 8, 3), np.uint8), progress=seen.append
+    )
+    assert seen == [1.0]
+
+
+def test_should_stop_cancels_between_batches(network: Loader) -> None:
+    calls: list[int] = []
+    seen: list[float] = []
+
+    def stop_on_third_check() -> bool:
+        calls.append(1)
+        return len(calls) >= 3
+
+    engine = _engine(network("realesr-animevideov3", 2), 2, tile_size=8, tile_overlap=2)
+    with pytest.raises(UpscaleCancelled):
+        engine.upscale(
+            np.zeros((40, 40, 3), np.uint8), progress=seen.append, should_stop=stop_on_third_check
+        )
+    assert len(calls) == 3 and all(p < 1 for p in seen)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [np.zeros((8, 8, 3), np.float32), np.zeros((8, 8), np.uint8), np.zeros((8, 8, 4), np.uint8)],
+)
+def test_rejects_non_rgb8(network: Loader, bad: np.ndarray) -> None:
+    with pytest.raises(ValueError):
+        _engine(network("realesr-animevideov3", 2), 2).upscale(bad)
+
+
+def test_pixel_unshuffle_arch_gets_padded_input() -> None:
+    # RRDBNet x2 (as in RealESRGAN_x2plus) needs even sides; odd inputs are mirror-padded.
+    spec = NetworkSpec("tiny-x2", "rrdb", 2, "none", {"num_in_ch": 3, "num_out_ch": 3, "scale": 2,
+                       "num_feat": 8, "num_block": 1, "num_grow_ch": 4})  # fmt: skip
+    net = build_network(spec).eval()
+    image = np.random.default_rng(0).integers(0, 256, (23, 37, 3), dtype=np.uint8)
+    for tile in (1024, 8):
+        assert _engine(net, 2, tile_size=tile, tile_overlap=3).upscale(image).shape == (46, 74, 3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_cuda_matches_cpu(network: Loader, astronaut: np.ndarray, dtype: torch.dtype) -> None:
+    image = np.ascontiguousarray(astronaut[100:196, 180:276])
+    cpu = _engine(network("realesr-animevideov3", 4), 4).upscale(image)
+    gpu_net = build_network(NETWORKS[("realesr-animevideov3", 4)])
+    gpu_net.load_state_dict(network("realesr-animevideov3", 4).state_dict())
+    cuda = torch.device("cuda")
+    engine = Upscaler(gpu_net, scale=4, device=cuda, dtype=dtype, tile_size=32, tile_overlap=8,
+                      batch_size=4)  # fmt: skip
+    out = engine.upscale(image)
+    mae = np.abs(cpu.astype(np.int16) - out.astype(np.int16)).mean()
+    print(f"CUDA {dtype} tiled vs CPU fp32 whole: MAE {mae:.4f}")
+    assert out.shape == cpu.shape and mae < 1.5

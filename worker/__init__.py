@@ -1,0 +1,1 @@
+"""The GPU worker: a Dramatiq actor that runs Real-ESRGAN models on queued jobs."""

@@ -1,0 +1,48 @@
+"""``python -m worker``: one worker process (one per GPU) consuming jobs from RabbitMQ."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import structlog
+from prometheus_client import start_http_server
+
+from shared.logging import configure_logging
+from worker.settings import WorkerSettings
+
+log = structlog.get_logger("worker")
+
+
+def main() -> None:
+    """Start, serve until SIGTERM/SIGINT, then stop gracefully."""
+    started = time.perf_counter()
+    settings = WorkerSettings()
+    configure_logging("worker", settings.log)
+    from worker.runtime import build_runtime  # imports torch: after logging is set up
+
+    runtime = build_runtime(settings)
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    runtime.worker.start()
+    log.info(
+        "worker_ready",
+        startup_seconds=round(time.perf_counter() - started, 2),
+        model_load_seconds=round(runtime.load_seconds, 2),
+        device=str(runtime.context.models.device),
+        queue=settings.broker.queue,
+    )
+    stop.wait()
+    log.info("worker_stopping")
+    # The running job gets the grace period; anything unacked goes back to the queue.
+    runtime.worker.stop(timeout=settings.shutdown_grace_seconds * 1000)
+    runtime.broker.close()
+    log.info("worker_stopped")
+
+
+if __name__ == "__main__":
+    main()

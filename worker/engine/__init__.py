@@ -1,0 +1,26 @@
+"""Pure image engine: Real-ESRGAN networks, ncnn weight conversion, tiled upscaling.
+
+Importing this package imports torch but not basicsr (a few seconds); basicsr is imported
+only when a network is built.
+"""
+
+from worker.engine.catalog import NETWORKS, NetworkSpec, build_network
+from worker.engine.device import precision_for, select_device
+from worker.engine.ncnn import WeightsFormatError, ncnn_model_dir, read_ncnn_state_dict
+from worker.engine.upscaler import UpscaleCancelled, Upscaler
+from worker.engine.weights import load_checkpoint_state_dict, load_network
+
+__all__ = [
+    "NETWORKS",
+    "NetworkSpec",
+    "UpscaleCancelled",
+    "Upscaler",
+    "WeightsFormatError",
+    "build_network",
+    "load_checkpoint_state_dict",
+    "load_network",
+    "ncnn_model_dir",
+    "precision_for",
+    "read_ncnn_state_dict",
+    "select_device",
+]

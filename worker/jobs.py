@@ -1,0 +1,171 @@
+"""Processing one job: manifest → input → engine → result → manifest.
+
+The actor calls :func:`process_job` with a job id and nothing else. Every exit leaves the
+manifest telling the truth: succeeded, failed with a reason, or (for a transient storage error)
+still running, to be retried by Dramatiq within the bounded retry budget.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+from prometheus_client import Counter, Histogram
+
+from shared import keys
+from shared.errors import StorageUnavailable
+from shared.manifest import (
+    ImageInfo,
+    JobError,
+    JobManifest,
+    JobStatus,
+    load_manifest,
+    save_manifest,
+)
+from shared.storage import ObjectStore
+from worker import imaging
+from worker.engine import UpscaleCancelled
+from worker.models import ModelPool
+
+log = structlog.get_logger(__name__)
+
+JOBS_FINISHED = Counter(
+    "picupscaler_jobs_finished_total", "Jobs finished by the worker.", ["model", "status"]
+)
+JOB_SECONDS = Histogram(
+    "picupscaler_job_processing_seconds",
+    "Seconds from the start of processing to the stored result.",
+    ["model"],
+    buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800),
+)
+
+#: Write progress to the manifest at most this often (each write is a storage PUT).
+PROGRESS_INTERVAL_S = 1.0
+
+
+class JobGone(Exception):
+    """Raised inside a job when its manifest disappeared (deleted by the user or expired)."""
+
+
+@dataclass
+class JobContext:
+    """What processing needs: storage, the loaded models, and the attempt budget."""
+
+    store: ObjectStore
+    models: ModelPool
+    max_attempts: int
+
+
+def fail(ctx: JobContext, manifest: JobManifest, code: str, message: str) -> None:
+    """Mark the job failed with a reason the client can read."""
+    manifest.status = JobStatus.FAILED
+    manifest.error = JobError(code=code, message=message)
+    save_manifest(ctx.store, manifest)
+    JOBS_FINISHED.labels(manifest.options.model, "failed").inc()
+    log.warning("job_failed", code=code)
+
+
+def process_job(ctx: JobContext, job_id: str) -> None:
+    """Run one job to its end; raise only for transient failures worth a retry."""
+    structlog.contextvars.bind_contextvars(job_id=job_id)
+    try:
+        manifest = load_manifest(ctx.store, job_id)
+        if manifest is None:
+            log.info("job_skipped", reason="gone")
+            return
+        if manifest.expires_at <= datetime.now(UTC):
+            log.info("job_skipped", reason="expired")
+            return
+        if manifest.status.finished:
+            log.info("job_skipped", reason="already_finished")  # duplicate delivery
+            return
+        if manifest.attempts >= ctx.max_attempts:
+            # Earlier attempts died without recording an outcome (SIGKILL, OOM): stop looping.
+            fail(
+                ctx,
+                manifest,
+                "processing_crashed",
+                f"Processing stopped unexpectedly {manifest.attempts} times; giving up.",
+            )
+            return
+        manifest.attempts += 1
+        manifest.status = JobStatus.RUNNING
+        manifest.progress = 0.0
+        manifest.error = None
+        save_manifest(ctx.store, manifest)
+        _run(ctx, manifest)
+    finally:
+        structlog.contextvars.unbind_contextvars("job_id")
+
+
+def _run(ctx: JobContext, manifest: JobManifest) -> None:
+    started = time.perf_counter()
+    options = manifest.options
+    try:
+        data = ctx.store.get(keys.job_key(manifest.id, keys.INPUT))
+    except StorageUnavailable:
+        raise
+    except Exception:
+        fail(ctx, manifest, "input_missing", "The uploaded image is no longer stored.")
+        return
+    try:
+        decoded = imaging.decode(data)
+    except imaging.ImageDecodeError:
+        fail(ctx, manifest, "undecodable_image", "The uploaded image could not be decoded.")
+        return
+    del data
+    try:
+        upscaler = ctx.models.get(options.model, options.scale)
+    except KeyError:
+        fail(ctx, manifest, "unknown_model", f"This worker has no model {options.model!r}.")
+        return
+
+    last_write = [time.monotonic()]
+
+    def on_progress(fraction: float) -> None:
+        now = time.monotonic()
+        if now - last_write[0] >= PROGRESS_INTERVAL_S and fraction < 1.0:
+            last_write[0] = now
+            manifest.progress = round(min(max(fraction, 0.0), 0.99), 3)
+            save_manifest(ctx.store, manifest)
+
+    def deleted() -> bool:
+        # Between tiles, cheaply: a manifest that vanished means the user deleted the job.
+        return ctx.store.stat(keys.job_key(manifest.id, keys.MANIFEST)) is None
+
+    infer_start = time.perf_counter()
+    try:
+        pixels = upscaler.upscale(decoded.rgb, progress=on_progress, should_stop=deleted)
+    except UpscaleCancelled:
+        log.info("job_cancelled")
+        return
+    infer_seconds = time.perf_counter() - infer_start
+    encoded = imaging.encode(pixels, decoded, options.output_format)
+    height, width = pixels.shape[:2]
+    del pixels
+
+    if deleted():
+        log.info("job_cancelled")
+        return
+    ctx.store.put(keys.job_key(manifest.id, keys.RESULT), encoded, f"image/{options.output_format}")
+    manifest.status = JobStatus.SUCCEEDED
+    manifest.progress = 1.0
+    manifest.result = ImageInfo(
+        width=width, height=height, format=options.output_format, bytes=len(encoded)
+    )
+    manifest.timings = {
+        "inference_seconds": round(infer_seconds, 3),
+        "total_seconds": round(time.perf_counter() - started, 3),
+    }
+    save_manifest(ctx.store, manifest)
+    JOBS_FINISHED.labels(options.model, "succeeded").inc()
+    JOB_SECONDS.labels(options.model).observe(time.perf_counter() - started)
+    log.info(
+        "job_succeeded",
+        model=options.model,
+        scale=options.scale,
+        output_pixels=width * height,
+        inference_seconds=round(infer_seconds, 2),
+    )
