@@ -45,7 +45,7 @@ def delete_jobs(
         store.delete_many(all_keys[start : start + DELETE_BATCH])
 
     now = datetime.now(UTC)
-    records: list[audit.AuditRecord] = []
+    deletions: list[audit.Deletion] = []
     remaining: dict[str, list[str]] = {}
     for job_id, objs in jobs.items():
         # Verify: a delete call that returned is not proof; a stat that finds nothing is.
@@ -54,8 +54,8 @@ def delete_jobs(
             remaining[job_id] = left
             continue
         created = ids.created_at(job_id)
-        records.append(
-            audit.AuditRecord(
+        deletions.append(
+            audit.Deletion(
                 time=now,
                 job_id=job_id,
                 reason=reason,
@@ -64,8 +64,7 @@ def delete_jobs(
                 objects=[audit.DeletedObject(key=i.key, bytes=i.size) for i in objs],
             )
         )
-    if records:
-        audit.append_records(audit_store, records, service=service)
+    records = audit.writer_for(audit_store, service).append(deletions)
     return records, remaining
 
 
