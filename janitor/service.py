@@ -1,14 +1,18 @@
-"""The janitor's loop: sweep, sleep, repeat; used stand-alone and inside all-in-one mode."""
+"""The janitor's operations: the sweep loop, the report, audit verification, operator purge."""
 
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 
+from janitor import metrics
 from janitor.settings import JanitorSettings
-from janitor.sweep import SweepResult, sweep
+from janitor.sweep import SweepResult, expired_hours, oldest_object_age, sweep
+from shared import audit, ids
+from shared.deletion import delete_job_now, group_by_job
 from shared.errors import StorageUnavailable
 from shared.storage import ObjectStore, open_store
 
@@ -16,13 +20,14 @@ log = structlog.get_logger(__name__)
 
 
 class Janitor:
-    """Sweeps expired jobs every ``interval_seconds`` until stopped."""
+    """Sweeps due jobs every ``interval_seconds`` until stopped."""
 
     def __init__(self, settings: JanitorSettings) -> None:
         self.settings = settings
         self.store: ObjectStore = open_store(settings.storage, settings.storage.jobs_bucket)
         self.audit_store: ObjectStore = open_store(settings.storage, settings.storage.audit_bucket)
         self.stopping = threading.Event()
+        self.sweeps = 0
         if settings.storage.create_buckets:
             for store in (self.store, self.audit_store):
                 try:
@@ -30,25 +35,104 @@ class Janitor:
                 except StorageUnavailable:
                     log.warning("bucket_not_ensured", bucket=store.bucket)
 
+    @property
+    def expiry(self) -> timedelta:
+        """How long after upload a job's expires_at is."""
+        return timedelta(seconds=self.settings.jobs.expiry_seconds)
+
+    def install_backstop(self) -> None:
+        """Set the bucket lifecycle rule (1 day); the sweep stays the guarantee."""
+        try:
+            self.store.set_expiry_backstop("jobs/", days=1)
+        except StorageUnavailable as exc:
+            log.warning("lifecycle_backstop_not_set", error=str(exc))
+
     def sweep_once(self) -> SweepResult:
         """Run one sweep now."""
         return sweep(
             self.store,
             self.audit_store,
-            expiry=timedelta(seconds=self.settings.jobs.expiry_seconds),
+            expiry=self.expiry,
+            margin=timedelta(seconds=self.settings.margin_seconds),
+            incomplete_upload_max_age=timedelta(
+                seconds=self.settings.incomplete_upload_max_age_seconds
+            ),
         )
+
+    def verify_audit(self) -> audit.VerifyReport:
+        """Check the audit chains and publish the outcome as metrics."""
+        report = audit.verify(self.audit_store)
+        metrics.AUDIT_CHAIN_OK.set(1 if report.ok else 0)
+        metrics.AUDIT_PROBLEMS.set(len(report.problems))
+        return report
 
     def run(self) -> None:
         """Sweep until :meth:`stop`; a failed sweep is logged and retried next interval."""
+        if self.settings.lifecycle_backstop:
+            self.install_backstop()
         while not self.stopping.is_set():
             try:
                 self.sweep_once()
+                if self.sweeps % self.settings.verify_audit_every == 0:
+                    report = self.verify_audit()
+                    if not report.ok:
+                        log.error("audit_chain_broken", problems=report.problems[:20])
             except StorageUnavailable as exc:
                 log.warning("sweep_failed", error=str(exc))
             except Exception:
                 log.exception("sweep_crashed")
+            self.sweeps += 1
             self.stopping.wait(self.settings.interval_seconds)
 
     def stop(self) -> None:
         """Ask the loop to end after the current sweep."""
         self.stopping.set()
+
+    def report(self, now: datetime | None = None) -> dict[str, Any]:
+        """The operator's proof: oldest object, deletions in 24 h, overdue objects, audit."""
+        now = now or datetime.now(UTC)
+        overdue = 0
+        for hour in expired_hours(self.store, now, self.expiry):
+            for job_id, objs in group_by_job(self.store.list(hour)).items():
+                created = ids.created_at(job_id)
+                if created is not None and created + self.expiry <= now:
+                    overdue += len(objs)
+        since = now - timedelta(hours=24)
+        recent = [r for r in audit.read_records(self.audit_store) if r.time >= since]
+        verified = self.verify_audit()
+        oldest = oldest_object_age(self.store, now)
+        return {
+            "oldest_object_age_seconds": oldest,
+            "expiry_seconds": self.settings.jobs.expiry_seconds,
+            "jobs_deleted_last_24h": len(recent),
+            "objects_deleted_last_24h": sum(len(r.objects) for r in recent),
+            "deletions_by_reason_last_24h": _count_by(recent),
+            "objects_past_expiry_still_stored": overdue,
+            "audit_chains": verified.chains,
+            "audit_records": verified.records,
+            "audit_chain_verified": verified.ok,
+            "audit_problems": verified.problems,
+        }
+
+    def purge(self, job_id: str, reason: str) -> audit.AuditRecord:
+        """Delete one job now on an operator's decision (a report of abuse, say).
+
+        Nothing about the job's content is shown or returned: only what was deleted.
+        """
+        record = delete_job_now(
+            self.store,
+            self.audit_store,
+            job_id,
+            reason="operator_purge",
+            service="janitor",
+            note=reason[:500],
+        )
+        log.info("job_purged", job_id=job_id, objects=len(record.objects))
+        return record
+
+
+def _count_by(records: list[audit.AuditRecord]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for record in records:
+        counts[record.reason] = counts.get(record.reason, 0) + 1
+    return counts

@@ -1,4 +1,5 @@
-"""One sweep: find the upload hours that can hold expired jobs, delete those jobs, verify, log.
+"""One sweep: find the upload hours that can hold jobs due for deletion, delete those jobs,
+verify, audit-log; abort stale multipart uploads; measure the oldest object.
 
 Idempotent: two janitors, or a janitor killed mid-sweep and restarted, do no harm; a job whose
 objects could not all be deleted is not recorded as deleted and is retried at the next sweep.
@@ -11,24 +12,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from prometheus_client import Counter, Gauge
 
-from shared import ids, keys
+from janitor import metrics
+from shared import audit, ids, keys
 from shared.deletion import delete_jobs, group_by_job
-from shared.storage import ObjectStore
+from shared.storage import ObjectInfo, ObjectStore
 
 log = structlog.get_logger(__name__)
-
-OBJECTS_DELETED = Counter(
-    "picupscaler_janitor_objects_deleted_total", "Objects deleted by the janitor."
-)
-JOBS_DELETED = Counter("picupscaler_janitor_jobs_deleted_total", "Jobs deleted at expiry.")
-DELETE_FAILURES = Counter(
-    "picupscaler_janitor_delete_failures_total", "Objects still present after a delete."
-)
-LAST_SWEEP = Gauge(
-    "picupscaler_janitor_last_sweep_timestamp_seconds", "When the last sweep finished."
-)
 
 
 @dataclass
@@ -38,8 +28,10 @@ class SweepResult:
     jobs_deleted: int = 0
     objects_deleted: int = 0
     bytes_deleted: int = 0
+    uploads_aborted: int = 0
     failed_keys: list[str] = field(default_factory=list)
     hours_scanned: int = 0
+    oldest_age_seconds: float | None = None
     seconds: float = 0.0
 
 
@@ -55,7 +47,7 @@ def _period_start(prefix: str) -> datetime | None:
 
 
 def expired_hours(store: ObjectStore, now: datetime, expiry: timedelta) -> list[str]:
-    """Return the hour prefixes in which at least one job may be past its expiry."""
+    """Return the hour prefixes in which at least one job may be past ``expiry``."""
     found: list[str] = []
 
     def walk(prefix: str, depth: int) -> None:
@@ -72,48 +64,108 @@ def expired_hours(store: ObjectStore, now: datetime, expiry: timedelta) -> list[
     return found
 
 
+def oldest_object_age(store: ObjectStore, now: datetime) -> float | None:
+    """Age in seconds of the oldest job still stored (None when there is none).
+
+    Keys sort by upload time, so only the first non-empty hour needs listing.
+    """
+    prefix = keys.JOBS_ROOT
+    for _ in range(4):  # year, month, day, hour
+        children = sorted(store.list_prefixes(prefix))
+        if not children:
+            return None
+        prefix = children[0]
+    created = [ids.created_at(job_id) for job_id in group_by_job(store.list(prefix))]
+    times = [c for c in created if c is not None]
+    return (now - min(times)).total_seconds() if times else None
+
+
+def _abort_stale_uploads(
+    store: ObjectStore, audit_store: ObjectStore, now: datetime, max_age: timedelta
+) -> int:
+    stale = [
+        u
+        for u in store.list_incomplete_uploads(keys.JOBS_ROOT)
+        if u.initiated is None or now - u.initiated >= max_age
+    ]
+    deletions = []
+    for upload in stale:
+        store.abort_upload(upload)
+        created = ids.created_at(keys.job_id_of(upload.key) or "")
+        deletions.append(
+            audit.Deletion(
+                time=now,
+                job_id=keys.job_id_of(upload.key) or "unknown",
+                reason="incomplete_upload",
+                service="janitor",
+                age_seconds=(now - created).total_seconds() if created else None,
+                objects=[audit.DeletedObject(key=upload.key, bytes=0)],
+            )
+        )
+    audit.writer_for(audit_store, "janitor").append(deletions)
+    return len(stale)
+
+
 def sweep(
     store: ObjectStore,
     audit_store: ObjectStore,
     *,
     expiry: timedelta,
+    margin: timedelta = timedelta(0),
+    incomplete_upload_max_age: timedelta = timedelta(hours=1),
     now: datetime | None = None,
 ) -> SweepResult:
-    """Delete every job past its expiry; return what was done."""
+    """Delete every job due (``expiry - margin`` after upload); return what was done."""
     started = time.perf_counter()
     now = now or datetime.now(UTC)
+    due_after = expiry - margin
     result = SweepResult()
-    for hour in expired_hours(store, now, expiry):
+    for hour in expired_hours(store, now, due_after):
         result.hours_scanned += 1
         groups = group_by_job(store.list(hour))
-        expired = {
+        due = {
             job_id: objs
             for job_id, objs in groups.items()
-            if (created := ids.created_at(job_id)) is not None and created + expiry <= now
+            if (created := ids.created_at(job_id)) is not None and created + due_after <= now
         }
-        if not expired:
-            continue
-        records, remaining = delete_jobs(
-            store, audit_store, expired, reason="expired", service="janitor"
-        )
-        for record in records:
-            result.jobs_deleted += 1
-            result.objects_deleted += len(record.objects)
-            result.bytes_deleted += sum(o.bytes for o in record.objects)
-        for left in remaining.values():
-            result.failed_keys.extend(left)
+        # Objects without a manifest (a result written after its job was deleted, say) are
+        # orphans: same deadline, but recorded as such.
+        orphans = {j: o for j, o in due.items() if not any(_is_manifest(i.key) for i in o)}
+        batches: list[tuple[audit.DeletionReason, dict[str, list[ObjectInfo]]]] = [
+            ("expired", {j: o for j, o in due.items() if j not in orphans}),
+            ("orphan", orphans),
+        ]
+        for reason, batch in batches:
+            if not batch:
+                continue
+            records, remaining = delete_jobs(
+                store, audit_store, batch, reason=reason, service="janitor"
+            )
+            for record in records:
+                result.jobs_deleted += 1
+                result.objects_deleted += len(record.objects)
+                result.bytes_deleted += sum(o.bytes for o in record.objects)
+            for left in remaining.values():
+                result.failed_keys.extend(left)
+    result.uploads_aborted = _abort_stale_uploads(
+        store, audit_store, now, incomplete_upload_max_age
+    )
+    result.oldest_age_seconds = oldest_object_age(store, now)
     result.seconds = time.perf_counter() - started
-    OBJECTS_DELETED.inc(result.objects_deleted)
-    JOBS_DELETED.inc(result.jobs_deleted)
-    DELETE_FAILURES.inc(len(result.failed_keys))
-    LAST_SWEEP.set_to_current_time()
+    metrics.record_sweep(result)
     log.info(
         "sweep_finished",
         jobs_deleted=result.jobs_deleted,
         objects_deleted=result.objects_deleted,
         bytes_deleted=result.bytes_deleted,
+        uploads_aborted=result.uploads_aborted,
         failures=len(result.failed_keys),
         hours_scanned=result.hours_scanned,
+        oldest_age_seconds=result.oldest_age_seconds,
         seconds=round(result.seconds, 3),
     )
     return result
+
+
+def _is_manifest(key: str) -> bool:
+    return key.endswith("/" + keys.MANIFEST)

@@ -29,7 +29,9 @@ from shared.storage import ObjectStore
 
 AUDIT_ROOT = "audit/"
 CHAINS_ROOT = f"{AUDIT_ROOT}chains/"
-DeletionReason = Literal["expired", "user_request", "operator_purge", "orphan", "failed_job"]
+DeletionReason = Literal[
+    "expired", "user_request", "operator_purge", "orphan", "failed_job", "incomplete_upload"
+]
 _SEGMENT_RE = re.compile(r"^audit/chains/([A-Za-z0-9._-]+)/(\d{12})\.jsonl$")
 
 

@@ -34,6 +34,7 @@ def delete_jobs(
     *,
     reason: audit.DeletionReason,
     service: str,
+    note: str | None = None,
 ) -> tuple[list[audit.AuditRecord], dict[str, list[str]]]:
     """Delete the given objects of each job, verify, and audit-log every job fully deleted.
 
@@ -62,6 +63,7 @@ def delete_jobs(
                 service=service,
                 age_seconds=(now - created).total_seconds() if created else None,
                 objects=[audit.DeletedObject(key=i.key, bytes=i.size) for i in objs],
+                note=note,
             )
         )
     records = audit.writer_for(audit_store, service).append(deletions)
@@ -75,6 +77,7 @@ def delete_job_now(
     *,
     reason: audit.DeletionReason,
     service: str,
+    note: str | None = None,
 ) -> audit.AuditRecord:
     """Delete one job's objects at once; raise StorageUnavailable if any object survives."""
     prefix = keys.job_prefix(job_id)
@@ -82,7 +85,7 @@ def delete_job_now(
         raise ValueError("malformed job id")
     objects = list(store.list(prefix))
     records, remaining = delete_jobs(
-        store, audit_store, {job_id: objects}, reason=reason, service=service
+        store, audit_store, {job_id: objects}, reason=reason, service=service, note=note
     )
     if remaining or not records:
         raise StorageUnavailable("some objects of the job could not be deleted")

@@ -6,9 +6,9 @@ The services see only :class:`ObjectStore`; which backend is used is configurati
 from __future__ import annotations
 
 from shared.settings import StorageSettings
-from shared.storage.base import ObjectInfo, ObjectStore
+from shared.storage.base import IncompleteUpload, ObjectInfo, ObjectStore
 
-__all__ = ["ObjectInfo", "ObjectStore", "open_store"]
+__all__ = ["IncompleteUpload", "ObjectInfo", "ObjectStore", "open_store"]
 
 
 def open_store(settings: StorageSettings, bucket: str) -> ObjectStore:

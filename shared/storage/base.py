@@ -9,12 +9,25 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
+class IncompleteUpload:
+    """A multipart upload that was started and never completed (its parts hold data)."""
+
+    key: str
+    upload_id: str
+    initiated: datetime | None
+
+
+@dataclass(frozen=True)
 class ObjectInfo:
     """What a listing or stat tells about one object (never its content)."""
 
     key: str
     size: int
     last_modified: datetime | None = None
+
+
+#: Annotation alias: inside the classes, ``list`` is the listing method.
+Uploads = list[IncompleteUpload]
 
 
 class ObjectStore(Protocol):
@@ -45,3 +58,12 @@ class ObjectStore(Protocol):
 
     def list_prefixes(self, prefix: str) -> Iterator[str]:
         """Yield the immediate "sub-folders" of ``prefix`` (keys up to the next ``/``)."""
+
+    def list_incomplete_uploads(self, prefix: str) -> Uploads:
+        """Return multipart uploads under ``prefix`` that were never completed."""
+
+    def abort_upload(self, upload: IncompleteUpload) -> None:
+        """Abort an incomplete multipart upload, deleting its parts."""
+
+    def set_expiry_backstop(self, prefix: str, days: int) -> None:
+        """Install a lifecycle rule expiring objects under ``prefix`` (a backstop only)."""

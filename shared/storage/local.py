@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from shared.errors import ObjectNotFound, StorageUnavailable
-from shared.storage.base import ObjectInfo
+from shared.storage.base import IncompleteUpload, ObjectInfo, Uploads
 
 _TMP = ".tmp-"
 
@@ -114,3 +114,14 @@ class LocalStore:
         for child in sorted(directory.iterdir()):
             if child.is_dir():
                 yield f"{prefix}{child.name}/"
+
+    def list_incomplete_uploads(self, prefix: str) -> Uploads:
+        # Writes here are single renames: a crashed write leaves a listed temporary instead.
+        return []
+
+    def abort_upload(self, upload: IncompleteUpload) -> None:
+        return None
+
+    def set_expiry_backstop(self, prefix: str, days: int) -> None:
+        # A directory has no lifecycle rules; the janitor's sweep is the only mechanism.
+        return None

@@ -13,12 +13,14 @@ from typing import ParamSpec, TypeVar
 
 import urllib3
 from minio import Minio
+from minio.commonconfig import ENABLED, Filter
 from minio.deleteobjects import DeleteObject
 from minio.error import MinioException, S3Error
+from minio.lifecycleconfig import AbortIncompleteMultipartUpload, Expiration, LifecycleConfig, Rule
 
 from shared.errors import ObjectNotFound, StorageUnavailable
 from shared.settings import StorageSettings
-from shared.storage.base import ObjectInfo
+from shared.storage.base import IncompleteUpload, ObjectInfo, Uploads
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -134,3 +136,40 @@ class S3Store:
                 if o.is_dir and o.object_name is not None
             ]
         )
+
+    @_translated
+    def list_incomplete_uploads(self, prefix: str) -> Uploads:
+        # minio-py has no public call for ListMultipartUploads since 7.0; its internal one
+        # is a thin wrapper of the S3 API, which MinIO implements.
+        found: Uploads = []
+        key_marker: str | None = None
+        upload_marker: str | None = None
+        while True:
+            page = self.client._list_multipart_uploads(
+                self.bucket, prefix=prefix, key_marker=key_marker, upload_id_marker=upload_marker
+            )
+            found.extend(
+                IncompleteUpload(u.object_name, u.upload_id, u.initiated_time)
+                for u in page.uploads
+                if u.upload_id
+            )
+            if not page.is_truncated:
+                return found
+            key_marker, upload_marker = page.next_key_marker, page.next_upload_id_marker
+
+    @_translated
+    def abort_upload(self, upload: IncompleteUpload) -> None:
+        self.client._abort_multipart_upload(self.bucket, upload.key, upload.upload_id)
+
+    @_translated
+    def set_expiry_backstop(self, prefix: str, days: int) -> None:
+        rule = Rule(
+            ENABLED,
+            rule_filter=Filter(prefix=prefix),
+            rule_id="picupscaler-expiry-backstop",
+            expiration=Expiration(days=days),
+            abort_incomplete_multipart_upload=AbortIncompleteMultipartUpload(
+                days_after_initiation=1
+            ),
+        )
+        self.client.set_bucket_lifecycle(self.bucket, LifecycleConfig([rule]))

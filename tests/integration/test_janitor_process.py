@@ -36,11 +36,11 @@ def test_janitor_deletes_expired_jobs_and_audits_each(
 
     now = datetime.now(UTC)
     old = [_job(store, now - timedelta(hours=h, minutes=5)) for h in (1, 3, 30)]
-    young = _job(store, now)  # uploaded now: its expiry (10 s) has not passed at the first sweep
+    young = _job(store, now)  # uploaded now: its expiry (20 s) has not passed at the first sweep
     unrelated = "not-a-job/notes.txt"
     store.put(unrelated, b"keep me")
 
-    env = {**s3_env, "JOBS_EXPIRY_SECONDS": "10", "JANITOR_INTERVAL_SECONDS": "1"}
+    env = {**s3_env, "JOBS_EXPIRY_SECONDS": "20", "JANITOR_INTERVAL_SECONDS": "1"}
     janitor = Service("janitor", ["-m", "janitor"], env, tmp_path)
     try:
         janitor.wait_for_log("sweep_finished", 60)
@@ -55,7 +55,7 @@ def test_janitor_deletes_expired_jobs_and_audits_each(
         assert store.stat(keys.job_key(young, keys.INPUT)) is not None
         assert store.stat(unrelated) is not None
         # …then it goes too.
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline and store.stat(keys.job_key(young, keys.INPUT)):
             time.sleep(0.5)
         assert list(store.list(keys.job_prefix(young) or "")) == []

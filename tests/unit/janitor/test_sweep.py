@@ -58,3 +58,35 @@ def test_expired_hours_skips_young_periods(tmp_path: Path) -> None:
     make_job(store, now - timedelta(hours=2))
     hours = expired_hours(store, now, timedelta(hours=24))
     assert hours == ["jobs/2026/11/25/06/"]
+
+
+def test_safety_margin_deletes_before_the_promised_moment(tmp_path: Path) -> None:
+    store, audit = LocalStore(tmp_path, "jobs"), LocalStore(tmp_path, "audit")
+    now = datetime(2026, 11, 26, 12, 30, tzinfo=UTC)
+    almost = make_job(store, now - timedelta(hours=23, minutes=50))  # expires in 10 min
+    later = make_job(store, now - timedelta(hours=23))
+    result = sweep(store, audit, expiry=timedelta(hours=24), margin=timedelta(minutes=15), now=now)
+    assert result.jobs_deleted == 1
+    assert list(store.list(keys.job_prefix(almost) or "")) == []
+    assert list(store.list(keys.job_prefix(later) or "")) != []
+
+
+def test_objects_without_manifest_are_deleted_as_orphans(tmp_path: Path) -> None:
+    store, audit = LocalStore(tmp_path, "jobs"), LocalStore(tmp_path, "audit")
+    now = datetime(2026, 11, 26, 12, 30, tzinfo=UTC)
+    job_id = ids.new_job_id(int((now - timedelta(hours=25)).timestamp() * 1000))
+    store.put(keys.job_key(job_id, keys.RESULT), b"late result")  # written after a DELETE
+    result = sweep(store, audit, expiry=timedelta(hours=24), now=now)
+    assert result.jobs_deleted == 1
+    [record] = list(read_records(audit))
+    assert record.reason == "orphan" and record.job_id == job_id
+
+
+def test_oldest_object_age_is_measured(tmp_path: Path) -> None:
+    store, audit = LocalStore(tmp_path, "jobs"), LocalStore(tmp_path, "audit")
+    now = datetime(2026, 11, 26, 12, 30, tzinfo=UTC)
+    make_job(store, now - timedelta(hours=5))
+    make_job(store, now - timedelta(hours=2))
+    result = sweep(store, audit, expiry=timedelta(hours=24), now=now)
+    assert result.oldest_age_seconds is not None
+    assert abs(result.oldest_age_seconds - 5 * 3600) < 1
