@@ -1,0 +1,109 @@
+"""Minimising technical information at the edge: what is kept about a request, and no more.
+
+Kept: the client's network (IPv4 /24, IPv6 /48), country (from the bundled geoip2fast
+database: no lookup leaves the process), browser family and major version, OS family, device
+class, the referrer's origin (scheme and host, never its path or query), and the time to the
+minute. It is stored only in the job's manifest (deleted with the job) and never as a full IP.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel
+
+from shared.privacy import truncate_ip
+
+
+class ClientInfo(BaseModel):
+    """The minimised technical information of one request."""
+
+    network: str | None
+    country: str | None
+    browser: str | None
+    browser_major: str | None
+    os: str | None
+    device_class: str
+    referrer_origin: str | None
+    time: datetime
+
+
+@functools.lru_cache(maxsize=1)
+def _geoip() -> Any:
+    from geoip2fast import GeoIP2Fast
+
+    return GeoIP2Fast(verbose=False)
+
+
+def country_of(address: str | None) -> str | None:
+    """ISO country code of an address, from the bundled database; None when unknown."""
+    if not address:
+        return None
+    try:
+        code = _geoip().lookup(address).country_code
+    except Exception:  # malformed or private address: unknown is the right answer
+        return None
+    return code if isinstance(code, str) and len(code) == 2 and code.isalpha() else None
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_agent(user_agent: str) -> tuple[str | None, str | None, str | None, str]:
+    from ua_parser import parse
+
+    parsed = parse(user_agent)
+    agent, os_, device = parsed.user_agent, parsed.os, parsed.device
+    family = device.family if device else None
+    if family == "Spider":
+        device_class = "bot"
+    elif family in ("iPad",) or (family or "").lower().startswith("tablet"):
+        device_class = "tablet"
+    elif os_ is not None and os_.family in ("iOS", "Android") or "Mobile" in user_agent:
+        device_class = "mobile"
+    elif os_ is not None and os_.family in ("Windows", "Mac OS X", "Linux", "Chrome OS", "Ubuntu"):
+        device_class = "desktop"
+    else:
+        device_class = "other"
+    return (
+        agent.family if agent else None,
+        agent.major if agent else None,
+        os_.family if os_ else None,
+        device_class,
+    )
+
+
+def referrer_origin(referrer: str | None) -> str | None:
+    """``scheme://host[:port]`` of a referrer: the page a user came from is not kept."""
+    if not referrer:
+        return None
+    parts = urlsplit(referrer)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}"
+
+
+def minimise(
+    address: str | None,
+    user_agent: str | None,
+    referrer: str | None,
+    now: datetime | None = None,
+) -> ClientInfo:
+    """Reduce a request's technical information to what the privacy policy allows."""
+    browser = major = os_family = None
+    device_class = "other"
+    if user_agent:
+        browser, major, os_family, device_class = _parse_agent(user_agent[:512])
+    moment = (now or datetime.now(UTC)).replace(second=0, microsecond=0)
+    return ClientInfo(
+        network=truncate_ip(address),
+        country=country_of(address),
+        browser=browser,
+        browser_major=major,
+        os=os_family,
+        device_class=device_class,
+        referrer_origin=referrer_origin(referrer),
+        time=moment,
+    )
