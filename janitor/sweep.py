@@ -142,6 +142,8 @@ def sweep(
                 store, audit_store, batch, reason=reason, service="janitor"
             )
             for record in records:
+                if record.job_id in remaining:
+                    continue  # recorded, not yet gone: retried (and recorded again) next sweep
                 result.jobs_deleted += 1
                 result.objects_deleted += len(record.objects)
                 result.bytes_deleted += sum(o.bytes for o in record.objects)

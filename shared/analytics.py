@@ -48,7 +48,8 @@ class Analytics:
     def observe_seconds(self, name: str, seconds: float, **labels: str) -> None:
         """Count a duration into the fixed histogram buckets (and the +Inf one)."""
         edge = next((str(b) for b in SECONDS_BUCKETS if seconds <= b), "+Inf")
-        self.count(name, le=edge, **labels)
+        with self._lock:
+            self._counts[_key(name, {**labels, "le": edge})] += 1
 
     def flush(self, now: datetime | None = None) -> str | None:
         """Write the increments since the last flush; return the key (None if nothing new)."""

@@ -36,24 +36,16 @@ def delete_jobs(
     service: str,
     note: str | None = None,
 ) -> tuple[list[audit.AuditRecord], dict[str, list[str]]]:
-    """Delete the given objects of each job, verify, and audit-log every job fully deleted.
+    """Audit-log, delete and verify the given objects of each job.
 
-    Returns the audit records written and, per job, the keys that are still present (those
-    jobs are not recorded as deleted; the caller retries them).
+    The audit records are written *before* the objects are removed: a crash in between leaves
+    a record for objects that still exist (the next sweep deletes them and records again),
+    never a deletion without a record. Returns the records and, per job, the keys still
+    present after the delete (the caller retries those).
     """
-    all_keys = [info.key for objs in jobs.values() for info in objs]
-    for start in range(0, len(all_keys), DELETE_BATCH):
-        store.delete_many(all_keys[start : start + DELETE_BATCH])
-
     now = datetime.now(UTC)
-    deletions: list[audit.Deletion] = []
-    remaining: dict[str, list[str]] = {}
+    deletions = []
     for job_id, objs in jobs.items():
-        # Verify: a delete call that returned is not proof; a stat that finds nothing is.
-        left = [info.key for info in objs if store.stat(info.key) is not None]
-        if left:
-            remaining[job_id] = left
-            continue
         created = ids.created_at(job_id)
         deletions.append(
             audit.Deletion(
@@ -67,6 +59,21 @@ def delete_jobs(
             )
         )
     records = audit.writer_for(audit_store, service).append(deletions)
+
+    # Manifests first: without its wrapped data key, no copy of a job's images can be read.
+    all_keys = sorted(
+        (info.key for objs in jobs.values() for info in objs),
+        key=lambda k: (not k.endswith("/" + keys.MANIFEST), k),
+    )
+    for start in range(0, len(all_keys), DELETE_BATCH):
+        store.delete_many(all_keys[start : start + DELETE_BATCH])
+
+    remaining: dict[str, list[str]] = {}
+    for job_id, objs in jobs.items():
+        # Verify: a delete call that returned is not proof; a stat that finds nothing is.
+        left = [info.key for info in objs if store.stat(info.key) is not None]
+        if left:
+            remaining[job_id] = left
     return records, remaining
 
 
@@ -87,6 +94,6 @@ def delete_job_now(
     records, remaining = delete_jobs(
         store, audit_store, {job_id: objects}, reason=reason, service=service, note=note
     )
-    if remaining or not records:
+    if remaining:
         raise StorageUnavailable("some objects of the job could not be deleted")
     return records[0]
