@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -163,3 +164,142 @@ def upload_and_wait(
             return job, state
         time.sleep(0.5)
     raise AssertionError(f"job did not finish in {timeout}s: {state}")
+
+
+def delete_queues(rabbitmq_url: str, queue: str) -> None:
+    """Remove a test's queues (and Dramatiq's delay and dead-letter queues) from RabbitMQ."""
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(rabbitmq_url))
+    try:
+        channel = connection.channel()
+        for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
+            channel.queue_delete(queue=name)
+    finally:
+        connection.close()
+
+
+class Stack:
+    """Gateway, workers and janitor as separate processes on RabbitMQ and an S3 endpoint."""
+
+    def __init__(
+        self,
+        rabbitmq_url: str,
+        s3_env: Mapping[str, str],
+        log_dir: Path,
+        *,
+        workers: int = 1,
+        janitor: bool = True,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        import uuid
+
+        self.rabbitmq_url = rabbitmq_url
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.queue = f"picupscaler-test-{uuid.uuid4().hex[:8]}"
+        self.log_dir = log_dir
+        self.env = {
+            **s3_env,
+            "BROKER_BACKEND": "rabbitmq",
+            "BROKER_URL": rabbitmq_url,
+            "BROKER_QUEUE": self.queue,
+            "GATEWAY_PORT": str(self.port),
+            "WORKER_MODEL_CACHE_DIR": str(MODEL_CACHE),
+            "WORKER_TILE_SIZE": "128",
+            "JANITOR_INTERVAL_SECONDS": "2",
+            **(env or {}),
+        }
+        self.workers: list[Service] = []
+        self.gateway = Service("gateway", ["-m", "gateway"], self.env, log_dir)
+        self.janitor = Service("janitor", ["-m", "janitor"], self.env, log_dir) if janitor else None
+        for _ in range(workers):
+            self.add_worker()
+
+    def add_worker(self, extra_env: Mapping[str, str] | None = None) -> Service:
+        """Start one more worker process."""
+        name = f"worker-{len(self.workers) + 1}"
+        worker = Service(name, ["-m", "worker"], {**self.env, **(extra_env or {})}, self.log_dir)
+        self.workers.append(worker)
+        return worker
+
+    def wait_ready(self, timeout: float = 300) -> None:
+        """Wait for the gateway's readiness and every worker's model load."""
+        wait_http_ok(f"{self.base}/readyz", 60, self.gateway)
+        for worker in self.workers:
+            worker.wait_for_log("worker_ready", timeout)
+
+    def stop(self) -> None:
+        """Stop every process and remove the test's queues."""
+        for service in [self.gateway, *self.workers, *([self.janitor] if self.janitor else [])]:
+            service.stop()
+        # RabbitMQ may be the thing a fault test stopped: cleaning up is best effort.
+        with contextlib.suppress(Exception):
+            delete_queues(self.rabbitmq_url, self.queue)
+
+
+class TcpProxy:
+    """A loopback TCP proxy that a test can take down and bring back (a storage outage)."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        import threading
+
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self._server: socket.socket | None = None
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self.start()
+
+    def start(self) -> None:
+        """Listen again (the endpoint is back)."""
+        import threading
+
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen(64)
+        self._server = server
+        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def stop(self) -> None:
+        """Refuse new connections and cut the open ones (the endpoint is down)."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        with self._lock:
+            for conn in self._conns:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+                    conn.close()
+            self._conns.clear()
+
+    def _accept(self, server: socket.socket) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
