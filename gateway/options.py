@@ -5,8 +5,9 @@ from __future__ import annotations
 from gateway.errors import ApiError
 from gateway.settings import GatewaySettings
 from shared.manifest import JobOptions, OutputFormat
-from shared.models import DEFAULT_MODEL, MODELS
+from shared.models import AUTO_MODEL, DEFAULT_MODEL, MODELS
 
+FIELDS = {"model", "scale", "output_format", "face_enhance", "quality"}
 _FORMATS: dict[str, OutputFormat] = {"png": "png", "jpeg": "jpeg", "jpg": "jpeg", "webp": "webp"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
@@ -17,30 +18,41 @@ def bad_option(code: str, message: str) -> ApiError:
     return ApiError(422, code, message)
 
 
+def _whole_number(raw: str, name: str) -> int:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise bad_option(f"invalid_{name}", f"{name} must be a whole number.") from None
+
+
 def parse_options(fields: dict[str, str], settings: GatewaySettings) -> JobOptions:
-    """Turn the form's text fields into JobOptions, or raise a 422 that says what is wrong."""
-    unknown = sorted(set(fields) - {"model", "scale", "output_format", "face_enhance"})
+    """Turn the form's text fields into JobOptions, or raise a 422 that says what is wrong.
+
+    ``model`` is a catalogue name or ``auto`` (the worker picks the photo or anime model);
+    ``scale`` is any whole number from 1 to ``settings.max_scale`` for every model;
+    ``quality`` (1..100) applies to JPEG and WebP and is accepted but unused for lossless PNG.
+    """
+    unknown = sorted(set(fields) - FIELDS)
     if unknown:
         raise bad_option("unknown_option", f"Unknown form field(s): {', '.join(unknown)}.")
     name = fields.get("model") or DEFAULT_MODEL
-    model = MODELS.get(name)
-    if model is None:
+    if name != AUTO_MODEL and name not in MODELS:
+        choices = ", ".join([*MODELS, AUTO_MODEL])
+        raise bad_option("unknown_model", f"Unknown model {name[:64]!r}; choose one of {choices}.")
+    default_scale = MODELS[name].default_scale if name in MODELS else 4
+    scale = _whole_number(fields.get("scale") or str(default_scale), "scale")
+    if not 1 <= scale <= settings.max_scale:
         raise bad_option(
-            "unknown_model", f"Unknown model {name[:64]!r}; choose one of {', '.join(MODELS)}."
-        )
-    raw_scale = fields.get("scale") or str(model.default_scale)
-    try:
-        scale = int(raw_scale)
-    except ValueError:
-        raise bad_option("invalid_scale", "scale must be a whole number.") from None
-    if scale not in model.scales:
-        raise bad_option(
-            "unsupported_scale",
-            f"{model.name} supports scale {', '.join(map(str, model.scales))}, not {scale}.",
+            "unsupported_scale", f"scale must be from 1 to {settings.max_scale}, not {scale}."
         )
     fmt = _FORMATS.get((fields.get("output_format") or "png").lower())
     if fmt is None:
         raise bad_option("invalid_output_format", "output_format must be png, jpeg or webp.")
+    quality = None
+    if fields.get("quality"):
+        quality = _whole_number(fields["quality"], "quality")
+        if not 1 <= quality <= 100:
+            raise bad_option("invalid_quality", f"quality must be from 1 to 100, not {quality}.")
     raw_face = (fields.get("face_enhance") or "").lower()
     if raw_face not in _TRUE | _FALSE:
         raise bad_option("invalid_face_enhance", "face_enhance must be true or false.")
@@ -50,4 +62,6 @@ def parse_options(fields: dict[str, str], settings: GatewaySettings) -> JobOptio
             "face_enhance_unavailable",
             "Face restoration is not available on this service: no face model is installed.",
         )
-    return JobOptions(model=model.name, scale=scale, output_format=fmt, face_enhance=face)
+    return JobOptions(
+        model=name, scale=scale, output_format=fmt, face_enhance=face, quality=quality
+    )

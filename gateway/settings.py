@@ -22,6 +22,8 @@ class GatewaySettings(BaseSettings):
     privacy_contact: str = "privacy@example.org"
     #: Set when the workers have face-restoration weights (facexlib + GFPGAN) installed.
     face_enhance_available: bool = False
+    #: Largest ``scale`` accepted (any model; above its native scales the worker runs passes).
+    max_scale: int = Field(default=8, ge=1, le=16)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)

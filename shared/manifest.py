@@ -43,6 +43,26 @@ class JobOptions(BaseModel):
     scale: int
     output_format: OutputFormat = "png"
     face_enhance: bool = False
+    #: JPEG/WebP quality 1..100; None means the format's default. PNG is lossless: ignored.
+    quality: int | None = Field(default=None, ge=1, le=100)
+
+
+class JobReport(BaseModel):
+    """What the worker did with the upload, for the client (served as the status' "report").
+
+    ``kept``, ``converted`` and ``dropped`` use a small vocabulary, documented in
+    ``worker.imaging``; ``notes`` are sentences (for example about 16-bit precision).
+    """
+
+    resolved_model: str
+    #: Native model scales run in order (e.g. [2, 4] for x8 with animevideov3).
+    model_passes: list[int] = Field(default_factory=list)
+    #: "lanczos" when Lanczos resizing brought the passes' product to the requested scale.
+    resize: str | None = None
+    kept: list[str] = Field(default_factory=list)
+    converted: list[str] = Field(default_factory=list)
+    dropped: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
 
 
 class ImageInfo(BaseModel):
@@ -78,6 +98,7 @@ class JobManifest(BaseModel):
     error: JobError | None = None
     attempts: int = 0
     timings: dict[str, float] = Field(default_factory=dict)
+    report: JobReport | None = None
 
     def touch(self) -> None:
         """Record that the manifest changed now."""

@@ -1,16 +1,19 @@
 """Processing one job: manifest → input → engine → result → manifest.
 
 The actor calls :func:`process_job` with a job id and nothing else. Every exit leaves the
-manifest telling the truth: succeeded, failed with a reason, or (for a transient storage error)
-still running, to be retried by Dramatiq within the bounded retry budget.
+manifest telling the truth: succeeded (with a report of the model that ran and of what was
+kept, converted or dropped), failed with a reason, or (for a transient storage error) still
+running, to be retried by Dramatiq within the bounded retry budget.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 import structlog
 from prometheus_client import Counter, Histogram
 
@@ -20,12 +23,13 @@ from shared.manifest import (
     ImageInfo,
     JobError,
     JobManifest,
+    JobReport,
     JobStatus,
     load_manifest,
     save_manifest,
 )
 from shared.storage import ObjectStore
-from worker import imaging
+from worker import autoselect, imaging, scaling
 from worker.engine import UpscaleCancelled
 from worker.models import ModelPool
 
@@ -56,6 +60,8 @@ class JobContext:
     store: ObjectStore
     models: ModelPool
     max_attempts: int
+    #: How alpha is upscaled: bicubic (cheap, smooth) or by the model (sharper edges, 2x work).
+    alpha_mode: imaging.AlphaMode = "bicubic"
 
 
 def fail(ctx: JobContext, manifest: JobManifest, code: str, message: str) -> None:
@@ -116,10 +122,14 @@ def _run(ctx: JobContext, manifest: JobManifest) -> None:
         fail(ctx, manifest, "undecodable_image", "The uploaded image could not be decoded.")
         return
     del data
+    model = options.model
+    if model == autoselect.AUTO:
+        model = autoselect.choose_model(decoded.rgb)
     try:
-        upscaler = ctx.models.get(options.model, options.scale)
-    except KeyError:
-        fail(ctx, manifest, "unknown_model", f"This worker has no model {options.model!r}.")
+        passes = scaling.plan_passes(ctx.models.native_scales(model), options.scale)
+        upscalers = [ctx.models.get(model, scale) for scale in passes]
+    except (KeyError, ValueError):
+        fail(ctx, manifest, "unknown_model", f"This worker has no model {model!r}.")
         return
 
     last_write = [time.monotonic()]
@@ -135,16 +145,33 @@ def _run(ctx: JobContext, manifest: JobManifest) -> None:
         # Between tiles, cheaply: a manifest that vanished means the user deleted the job.
         return ctx.store.stat(keys.job_key(manifest.id, keys.MANIFEST)) is None
 
+    # When the model also upscales the alpha, that is a second run of the same size.
+    alpha_by_model = ctx.alpha_mode == "model" and decoded.alpha is not None
+    share = 0.5 if alpha_by_model else 1.0
+
+    def run_model(image: np.ndarray, start: float = 0.0) -> np.ndarray:
+        return scaling.upscale_to(
+            image,
+            options.scale,
+            upscalers,
+            progress=lambda f: on_progress(start + share * f),
+            should_stop=deleted,
+        )
+
     infer_start = time.perf_counter()
     try:
-        pixels = upscaler.upscale(decoded.rgb, progress=on_progress, should_stop=deleted)
+        pixels = run_model(decoded.rgb)
+        size = (pixels.shape[1], pixels.shape[0])
+        alpha = imaging.upscale_alpha(
+            decoded, size, ctx.alpha_mode, lambda a: run_model(a, start=0.5)
+        )
     except UpscaleCancelled:
         log.info("job_cancelled")
         return
     infer_seconds = time.perf_counter() - infer_start
-    encoded = imaging.encode(pixels, decoded, options.output_format)
-    height, width = pixels.shape[:2]
-    del pixels
+    encoded = imaging.encode(pixels, alpha, decoded, options.output_format, quality=options.quality)
+    width, height = size
+    del pixels, alpha
 
     if deleted():
         log.info("job_cancelled")
@@ -155,17 +182,33 @@ def _run(ctx: JobContext, manifest: JobManifest) -> None:
     manifest.result = ImageInfo(
         width=width, height=height, format=options.output_format, bytes=len(encoded)
     )
+    manifest.report = _report(model, passes, options.scale, decoded)
     manifest.timings = {
         "inference_seconds": round(infer_seconds, 3),
         "total_seconds": round(time.perf_counter() - started, 3),
     }
     save_manifest(ctx.store, manifest)
-    JOBS_FINISHED.labels(options.model, "succeeded").inc()
-    JOB_SECONDS.labels(options.model).observe(time.perf_counter() - started)
+    JOBS_FINISHED.labels(model, "succeeded").inc()
+    JOB_SECONDS.labels(model).observe(time.perf_counter() - started)
     log.info(
         "job_succeeded",
-        model=options.model,
+        model=model,
         scale=options.scale,
+        passes=passes,
         output_pixels=width * height,
         inference_seconds=round(infer_seconds, 2),
+    )
+
+
+def _report(model: str, passes: list[int], scale: int, decoded: imaging.DecodedImage) -> JobReport:
+    """The client's account of the job: the model that ran and the image's fidelity."""
+    fidelity = decoded.fidelity
+    return JobReport(
+        resolved_model=model,
+        model_passes=passes,
+        resize="lanczos" if math.prod(passes) != scale else None,
+        kept=fidelity.kept,
+        converted=fidelity.converted,
+        dropped=fidelity.dropped,
+        notes=fidelity.notes,
     )

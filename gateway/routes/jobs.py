@@ -52,10 +52,11 @@ UPLOAD_SCHEMA: dict[str, Any] = {
                     "required": ["file"],
                     "properties": {
                         "file": {"type": "string", "format": "binary"},
-                        "model": {"type": "string"},
-                        "scale": {"type": "integer"},
+                        "model": {"type": "string", "description": "a model name or auto"},
+                        "scale": {"type": "integer", "minimum": 1},
                         "output_format": {"type": "string", "enum": ["png", "jpeg", "webp"]},
                         "face_enhance": {"type": "boolean"},
+                        "quality": {"type": "integer", "minimum": 1, "maximum": 100},
                     },
                 }
             }
@@ -118,6 +119,10 @@ def status_body(manifest: JobManifest) -> dict[str, Any]:
         body["error"] = manifest.error.model_dump()
     if manifest.result is not None:
         body["result"] = manifest.result.model_dump()
+    if manifest.report is not None:
+        # Extra key beyond the fixed contract: the model that ran and what was kept,
+        # converted or dropped from the upload.
+        body["report"] = manifest.report.model_dump()
     return body
 
 

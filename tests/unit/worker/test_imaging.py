@@ -1,13 +1,14 @@
-"""Decoding and encoding around the engine keep what the user uploaded."""
+"""Decoding details: orientation on arrays, refusals, what counts as personal metadata."""
 
 from __future__ import annotations
 
 import io
 
 import numpy as np
-from PIL import Image
+import pytest
+from PIL import Image, ImageOps, PngImagePlugin
 
-from worker import imaging
+from worker import imaging, metadata
 
 
 def encoded(img: Image.Image, fmt: str = "PNG", **kw: object) -> bytes:
@@ -16,41 +17,38 @@ def encoded(img: Image.Image, fmt: str = "PNG", **kw: object) -> bytes:
     return buf.getvalue()
 
 
-def test_exif_orientation_is_applied() -> None:
-    img = Image.new("RGB", (40, 20), (255, 0, 0))
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_array_orientation_matches_pillow(orientation: int) -> None:
+    pixels = np.arange(5 * 3 * 3, dtype=np.uint8).reshape(5, 3, 3) * 5
+    img = Image.fromarray(pixels)
     exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90° clockwise for display
-    decoded = imaging.decode(encoded(img, "JPEG", exif=exif.tobytes()))
-    assert decoded.rgb.shape == (40, 20, 3)
+    exif[metadata.ORIENTATION] = orientation
+    img.info["exif"] = exif.tobytes()
+    expected = np.asarray(ImageOps.exif_transpose(img))
+    assert np.array_equal(metadata.apply_orientation(pixels, orientation), expected)
+    # And through decode(), from a PNG's eXIf chunk.
+    decoded = imaging.decode(encoded(img, exif=exif))
+    assert np.array_equal(decoded.rgb, expected)
 
 
-def test_alpha_is_kept_and_upscaled() -> None:
-    img = Image.new("RGBA", (8, 8), (10, 200, 30, 0))
-    img.paste((10, 200, 30, 255), (0, 0, 4, 8))
-    decoded = imaging.decode(encoded(img))
-    assert decoded.alpha is not None
-    big = np.repeat(np.repeat(decoded.rgb, 2, axis=0), 2, axis=1)
-    out = Image.open(io.BytesIO(imaging.encode(big, decoded, "png")))
-    assert out.mode == "RGBA" and out.size == (16, 16)
-    alpha = np.asarray(out.getchannel("A"))
-    assert alpha[:, :4].min() == 255 and alpha[:, 12:].max() == 0
+def test_garbage_and_bombs_are_decode_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(imaging.ImageDecodeError):
+        imaging.decode(b"\x89PNG\r\n\x1a\n broken")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(imaging.ImageDecodeError):
+        imaging.decode(encoded(Image.new("RGB", (20, 20))))  # 400 px: over 2x the limit
 
 
-def test_grayscale_stays_grayscale_and_metadata_is_dropped() -> None:
-    img = Image.new("L", (8, 8), 128)
-    exif = Image.Exif()
-    exif[0x010F] = "SecretCam"  # Make
-    decoded = imaging.decode(encoded(img, "JPEG", exif=exif.tobytes()))
-    assert decoded.grayscale
-    out_bytes = imaging.encode(decoded.rgb, decoded, "jpeg")
-    out = Image.open(io.BytesIO(out_bytes))
-    assert out.mode == "L"
-    assert b"SecretCam" not in out_bytes
+def test_png_text_chunks_count_as_comments_and_tiff_tags_do_not_as_exif() -> None:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "written by someone")
+    assert imaging.decode(encoded(Image.new("RGB", (4, 4)), pnginfo=info)).fidelity.dropped == [
+        "comment"
+    ]
+    assert imaging.decode(encoded(Image.new("RGB", (4, 4)), "TIFF")).fidelity.dropped == []
 
 
-def test_palette_with_transparency() -> None:
-    img = Image.new("P", (8, 8), 0)
-    img.putpalette([255, 0, 0, 0, 255, 0] + [0] * 762)
-    img.info["transparency"] = 0
-    decoded = imaging.decode(encoded(img, transparency=0))
-    assert decoded.alpha is not None and decoded.rgb.shape == (8, 8, 3)
+def test_bilevel_and_la_images_are_grey() -> None:
+    assert imaging.decode(encoded(Image.new("1", (4, 4), 1))).grayscale
+    la = imaging.decode(encoded(Image.new("LA", (4, 4), (9, 128))))
+    assert la.grayscale and la.alpha is not None and la.alpha.max() == 128

@@ -6,6 +6,7 @@ import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -15,12 +16,14 @@ from shared.manifest import (
     JobManifest,
     JobOptions,
     JobStatus,
+    OutputFormat,
     hash_token,
     load_manifest,
     save_manifest,
 )
 from shared.storage.local import LocalStore
 from tests.support import MODEL_CACHE
+from tests.unit.worker import samples
 from worker.jobs import JobContext, process_job
 from worker.models import ModelPool
 from worker.settings import WorkerSettings
@@ -38,7 +41,15 @@ def ctx(tmp_path: Path, models: ModelPool) -> JobContext:
     return JobContext(store=store, models=models, max_attempts=3)
 
 
-def submit(ctx: JobContext, data: bytes, *, age: timedelta = timedelta(0), fmt: str = "png") -> str:
+def submit(
+    ctx: JobContext,
+    data: bytes,
+    *,
+    age: timedelta = timedelta(0),
+    fmt: OutputFormat = "png",
+    model: str = "realesr-animevideov3",
+    scale: int = 2,
+) -> str:
     created = datetime.now(UTC) - age
     job_id = ids.new_job_id(int(created.timestamp() * 1000))
     ctx.store.put(keys.job_key(job_id, keys.INPUT), data)
@@ -49,7 +60,7 @@ def submit(ctx: JobContext, data: bytes, *, age: timedelta = timedelta(0), fmt: 
             created_at=created,
             expires_at=created + timedelta(hours=24),
             updated_at=created,
-            options=JobOptions(model="realesr-animevideov3", scale=2, output_format=fmt),
+            options=JobOptions(model=model, scale=scale, output_format=fmt),
             token_sha256=hash_token("t"),
             input=ImageInfo(width=24, height=16, format="PNG", bytes=len(data)),
         ),
@@ -118,3 +129,68 @@ def test_deleted_or_expired_jobs_are_not_processed(ctx: JobContext) -> None:
     manifest = load_manifest(ctx.store, old)
     assert manifest is not None and manifest.status is JobStatus.QUEUED
     assert ctx.store.stat(keys.job_key(old, keys.RESULT)) is None
+
+
+def run_job(ctx: JobContext, data: bytes, **options: object) -> tuple[JobManifest, Image.Image]:
+    job_id = submit(ctx, data, **options)  # type: ignore[arg-type]
+    process_job(ctx, job_id)
+    manifest = load_manifest(ctx.store, job_id)
+    assert manifest is not None and manifest.status is JobStatus.SUCCEEDED, manifest
+    result = Image.open(io.BytesIO(ctx.store.get(keys.job_key(job_id, keys.RESULT))))
+    result.load()
+    return manifest, result
+
+
+def test_camera_jpeg_report_says_what_was_applied_and_removed(ctx: JobContext) -> None:
+    manifest, result = run_job(ctx, samples.jpeg_with_metadata(), scale=3, fmt="jpeg")
+    assert result.size == (64 * 3, 96 * 3) and not result.getexif()
+    report = manifest.report
+    assert report is not None
+    assert (report.resolved_model, report.model_passes, report.resize) == (
+        "realesr-animevideov3",
+        [3],
+        None,
+    )
+    assert report.converted == ["exif_orientation_applied"]
+    assert report.dropped == ["exif", "gps", "serial_number", "comment", "xmp"]
+    assert report.kept == []
+
+
+@pytest.mark.parametrize(("scale", "passes"), [(1, [2]), (5, [2, 4])])
+def test_any_scale_runs_model_passes_then_lanczos(
+    ctx: JobContext, scale: int, passes: list[int]
+) -> None:
+    manifest, result = run_job(ctx, photo(24, 16), scale=scale)
+    assert result.size == (24 * scale, 16 * scale)
+    assert manifest.result is not None and manifest.result.width == 24 * scale
+    assert manifest.report is not None
+    assert manifest.report.model_passes == passes and manifest.report.resize == "lanczos"
+
+
+def test_auto_runs_the_anime_model_on_a_cartoon(ctx: JobContext) -> None:
+    buf = io.BytesIO()
+    samples.cartoon(48, 36).save(buf, "PNG")
+    manifest, result = run_job(ctx, buf.getvalue(), model="auto", scale=2)
+    assert result.size == (96, 72)
+    assert manifest.options.model == "auto"
+    assert manifest.report is not None
+    assert manifest.report.resolved_model == "realesrgan-x4plus-anime"
+
+
+def test_alpha_through_the_model_and_16bit_depth_survive_a_job(ctx: JobContext) -> None:
+    ctx.alpha_mode = "model"
+    manifest, result = run_job(ctx, samples.png16_rgb(with_alpha=True, with_icc=True))
+    assert result.mode == "RGBA" and result.size == (96, 96)
+    assert result.info["icc_profile"] == samples.icc.display_p3_profile()
+    assert manifest.report is not None
+    assert manifest.report.kept == ["16bit", "alpha", "icc_profile"]
+    assert any(note.startswith("precision:") for note in manifest.report.notes)
+    disc = samples.soft_disc_alpha(48, 48)
+    expected = np.asarray(Image.fromarray(disc).resize((96, 96), Image.Resampling.BICUBIC))
+    alpha = np.asarray(result.getchannel("A")).astype(float)
+    assert np.abs(alpha - expected).mean() < 8  # the network kept the disc's shape
+
+
+def test_16bit_grey_png_job_gives_a_16bit_grey_png(ctx: JobContext) -> None:
+    _, result = run_job(ctx, samples.png16_grey())
+    assert result.mode == "I;16" and result.size == (128, 86)
