@@ -12,6 +12,7 @@ from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from janitor.service import Janitor
 from janitor.settings import JanitorSettings
+from shared.analytics import start_flusher
 from shared.broker import build_broker
 from shared.logging import configure_logging
 from worker.runtime import build_runtime
@@ -33,6 +34,8 @@ def main() -> None:
     broker = build_broker(gateway_settings.broker, gateway_settings.jobs)
     runtime = build_runtime(worker_settings, broker)
     runtime.worker.start()
+    analytics = runtime.context.analytics
+    flusher = start_flusher(analytics, 60.0) if analytics is not None else None
     janitor = Janitor(janitor_settings)
     janitor_thread = threading.Thread(target=janitor.run, name="janitor", daemon=True)
     janitor_thread.start()
@@ -59,6 +62,8 @@ def main() -> None:
         janitor.stop()
         runtime.worker.stop(timeout=worker_settings.shutdown_grace_seconds * 1000)
         janitor_thread.join(timeout=5)
+        if flusher is not None:
+            flusher.set()
 
 
 if __name__ == "__main__":

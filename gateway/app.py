@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import dramatiq
 import structlog
@@ -13,9 +14,12 @@ from PIL import Image
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import errors, metrics
-from gateway.routes import jobs, pages, system
+from gateway.client_info import client_address
+from gateway.ratelimit import RateLimiter
+from gateway.routes import analytics, jobs, pages, privacy, system
 from gateway.services import Services
 from gateway.settings import GatewaySettings
+from shared.analytics import start_flusher
 from shared.errors import StorageUnavailable
 from shared.privacy import truncate_ip
 
@@ -34,7 +38,19 @@ def create_app(settings: GatewaySettings, *, broker: dramatiq.Broker | None = No
     # Pillow's own bomb guard follows the configured limit (its default is 89 MP, warn-only).
     Image.MAX_IMAGE_PIXELS = settings.jobs.max_input_pixels
 
+    limiter = RateLimiter(settings.rate_limit_per_minute)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Aggregate counters go to storage periodically and once more at shutdown.
+        stop = start_flusher(services.analytics, settings.analytics_flush_seconds)
+        try:
+            yield
+        finally:
+            stop.set()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="PicUpscaler",
         version="0.1.0",
         description="Privacy-first AI image upscaling. Everything uploaded is deleted within "
@@ -45,6 +61,8 @@ def create_app(settings: GatewaySettings, *, broker: dramatiq.Broker | None = No
     app.add_exception_handler(StarletteHTTPException, errors.handle_http_exception)
     app.add_exception_handler(RequestValidationError, errors.handle_validation_error)
     app.include_router(jobs.router)
+    app.include_router(privacy.router)
+    app.include_router(analytics.router)
     app.include_router(system.router)
     app.include_router(pages.router)
 
@@ -54,6 +72,16 @@ def create_app(settings: GatewaySettings, *, broker: dramatiq.Broker | None = No
     ) -> Response:
         structlog.contextvars.clear_contextvars()
         start = time.perf_counter()
+        network = truncate_ip(client_address(request, settings))
+        if request.method == "POST" and request.url.path == "/v1/jobs":
+            allowed, wait = limiter.allow(network)
+            if not allowed:
+                return errors.error_response(
+                    429,
+                    "rate_limited",
+                    "Too many uploads from your network; please wait a minute.",
+                    {"Retry-After": str(wait)},
+                )
         status = 500
         try:
             response = await call_next(request)
@@ -71,16 +99,7 @@ def create_app(settings: GatewaySettings, *, broker: dramatiq.Broker | None = No
                     route=template,
                     status=status,
                     ms=round(elapsed * 1000, 1),
-                    client_network=truncate_ip(client_address(request, settings)),
+                    client_network=network,
                 )
 
     return app
-
-
-def client_address(request: Request, settings: GatewaySettings) -> str | None:
-    """The client's address: the ingress's X-Forwarded-For when trusted, else the peer."""
-    if settings.trust_forwarded_for:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.client.host if request.client else None

@@ -13,22 +13,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel
+from fastapi import Request
 
+from gateway.settings import GatewaySettings
+from shared.manifest import ClientInfo
 from shared.privacy import truncate_ip
-
-
-class ClientInfo(BaseModel):
-    """The minimised technical information of one request."""
-
-    network: str | None
-    country: str | None
-    browser: str | None
-    browser_major: str | None
-    os: str | None
-    device_class: str
-    referrer_origin: str | None
-    time: datetime
 
 
 @functools.lru_cache(maxsize=1)
@@ -107,3 +96,12 @@ def minimise(
         referrer_origin=referrer_origin(referrer),
         time=moment,
     )
+
+
+def client_address(request: Request, settings: GatewaySettings) -> str | None:
+    """The client's address: the ingress's X-Forwarded-For when trusted, else the peer."""
+    if settings.trust_forwarded_for:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else None

@@ -9,7 +9,9 @@ import dramatiq
 from fastapi import Depends, Request
 
 from gateway.settings import GatewaySettings
+from shared.analytics import Analytics
 from shared.broker import build_broker
+from shared.crypto import KeyRing
 from shared.storage import ObjectStore, open_store
 
 
@@ -21,17 +23,22 @@ class Services:
     store: ObjectStore
     audit_store: ObjectStore
     broker: dramatiq.Broker
+    keyring: KeyRing
+    analytics: Analytics
 
     @classmethod
     def from_settings(
         cls, settings: GatewaySettings, broker: dramatiq.Broker | None = None
     ) -> Services:
         """Open storage and the broker as configured (``broker`` overrides, for all-in-one)."""
+        audit_store = open_store(settings.storage, settings.storage.audit_bucket)
         return cls(
             settings=settings,
             store=open_store(settings.storage, settings.storage.jobs_bucket),
-            audit_store=open_store(settings.storage, settings.storage.audit_bucket),
+            audit_store=audit_store,
             broker=broker or build_broker(settings.broker, settings.jobs),
+            keyring=KeyRing.from_settings(settings.crypto),
+            analytics=Analytics(audit_store, service="gateway"),
         )
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.crypto import CryptoSettings
 from shared.settings import BrokerSettings, JobSettings, LogSettings, StorageSettings
 
 
@@ -24,7 +25,14 @@ class GatewaySettings(BaseSettings):
     face_enhance_available: bool = False
     #: Largest ``scale`` accepted (any model; above its native scales the worker runs passes).
     max_scale: int = Field(default=8, ge=1, le=16)
+    #: Bearer token for GET /v1/analytics (anonymous aggregates); unset, the endpoint is off.
+    analytics_token: SecretStr | None = None
+    #: Seconds between writes of this process's aggregate counters to storage.
+    analytics_flush_seconds: float = Field(default=60.0, gt=0)
+    #: Requests per minute per client network (/24 or /48) on POST /v1/jobs; 0 = no limit.
+    rate_limit_per_minute: int = Field(default=30, ge=0)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    crypto: CryptoSettings = Field(default_factory=CryptoSettings)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     log: LogSettings = Field(default_factory=LogSettings)

@@ -9,6 +9,7 @@ time bucket) and a number.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import threading
@@ -66,6 +67,22 @@ class Analytics:
                 self._counts.update(counts)
             raise
         return key
+
+
+def start_flusher(analytics: Analytics, interval_seconds: float) -> threading.Event:
+    """Flush ``analytics`` every ``interval_seconds`` in a daemon thread until the returned
+    event is set; a final flush runs then (so counts are not lost at shutdown)."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(interval_seconds):
+            with contextlib.suppress(Exception):  # storage down: counts kept for the next try
+                analytics.flush()
+        with contextlib.suppress(Exception):
+            analytics.flush()
+
+    threading.Thread(target=loop, name="analytics-flush", daemon=True).start()
+    return stop
 
 
 def aggregate(store: ObjectStore, *, since: datetime, until: datetime) -> dict[str, int]:

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from shared import keys
+from shared.crypto import WrappedKey
 from shared.errors import ManifestInvalid, ObjectNotFound
 from shared.storage import ObjectStore
 
@@ -81,6 +82,19 @@ class JobError(BaseModel):
     message: str
 
 
+class ClientInfo(BaseModel):
+    """The minimised technical information of the upload request (see gateway.client_info)."""
+
+    network: str | None
+    country: str | None
+    browser: str | None
+    browser_major: str | None
+    os: str | None
+    device_class: str
+    referrer_origin: str | None
+    time: datetime
+
+
 class JobManifest(BaseModel):
     """Everything held about one job."""
 
@@ -99,6 +113,12 @@ class JobManifest(BaseModel):
     attempts: int = 0
     timings: dict[str, float] = Field(default_factory=dict)
     report: JobReport | None = None
+    #: The per-job data key, wrapped by a service key: the images cannot be read without it,
+    #: so deleting the manifest crypto-shreds every copy of them.
+    data_key: WrappedKey
+    client: ClientInfo | None = None
+    #: The upload opted out of anonymous usage counts (cookie, Sec-GPC or DNT).
+    analytics_opt_out: bool = False
 
     def touch(self) -> None:
         """Record that the manifest changed now."""

@@ -194,6 +194,8 @@ class Stack:
     ) -> None:
         import uuid
 
+        from tests.jobs_support import random_keys_env
+
         self.rabbitmq_url = rabbitmq_url
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -208,6 +210,8 @@ class Stack:
             "WORKER_MODEL_CACHE_DIR": str(MODEL_CACHE),
             "WORKER_TILE_SIZE": "128",
             "JANITOR_INTERVAL_SECONDS": "2",
+            "CRYPTO_KEYS": random_keys_env(),
+            "GATEWAY_RATE_LIMIT_PER_MINUTE": "0",
             **(env or {}),
         }
         self.workers: list[Service] = []

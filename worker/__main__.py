@@ -9,6 +9,7 @@ import time
 import structlog
 from prometheus_client import start_http_server
 
+from shared.analytics import start_flusher
 from shared.logging import configure_logging
 from worker.settings import WorkerSettings
 
@@ -29,6 +30,8 @@ def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     runtime.worker.start()
+    analytics = runtime.context.analytics
+    flusher = start_flusher(analytics, 60.0) if analytics is not None else None
     log.info(
         "worker_ready",
         startup_seconds=round(time.perf_counter() - started, 2),
@@ -41,6 +44,8 @@ def main() -> None:
     # The running job gets the grace period; anything unacked goes back to the queue.
     runtime.worker.stop(timeout=settings.shutdown_grace_seconds * 1000)
     runtime.broker.close()
+    if flusher is not None:
+        flusher.set()  # final flush of the aggregate counters
     log.info("worker_stopped")
 
 

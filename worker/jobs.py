@@ -18,6 +18,9 @@ import structlog
 from prometheus_client import Counter, Histogram
 
 from shared import keys
+from shared.analytics import Analytics
+from shared.crypto import DecryptionFailed, KeyRing, seal, unseal
+from shared.deletion import delete_jobs
 from shared.errors import StorageUnavailable
 from shared.manifest import (
     ImageInfo,
@@ -60,16 +63,34 @@ class JobContext:
     store: ObjectStore
     models: ModelPool
     max_attempts: int
+    keyring: KeyRing
+    audit_store: ObjectStore
+    analytics: Analytics | None = None
     #: How alpha is upscaled: bicubic (cheap, smooth) or by the model (sharper edges, 2x work).
     alpha_mode: imaging.AlphaMode = "bicubic"
 
 
 def fail(ctx: JobContext, manifest: JobManifest, code: str, message: str) -> None:
-    """Mark the job failed with a reason the client can read."""
+    """Mark the job failed with a reason the client can read, and delete its images now.
+
+    The manifest stays until expiry so the client can read why; nothing else of a failed job
+    needs to be kept, so it is not.
+    """
     manifest.status = JobStatus.FAILED
     manifest.error = JobError(code=code, message=message)
     save_manifest(ctx.store, manifest)
     JOBS_FINISHED.labels(manifest.options.model, "failed").inc()
+    if ctx.analytics is not None and not manifest.analytics_opt_out:
+        ctx.analytics.count("jobs_failed", code=code)
+    images = [
+        info
+        for name in (keys.INPUT, keys.RESULT)
+        if (info := ctx.store.stat(keys.job_key(manifest.id, name))) is not None
+    ]
+    if images:
+        delete_jobs(
+            ctx.store, ctx.audit_store, {manifest.id: images}, reason="failed_job", service="worker"
+        )
     log.warning("job_failed", code=code)
 
 
@@ -115,6 +136,16 @@ def _run(ctx: JobContext, manifest: JobManifest) -> None:
         raise
     except Exception:
         fail(ctx, manifest, "input_missing", "The uploaded image is no longer stored.")
+        return
+    try:
+        data = unseal(
+            ctx.keyring.unwrap(manifest.data_key, job_id=manifest.id),
+            data,
+            job_id=manifest.id,
+            name=keys.INPUT,
+        )
+    except DecryptionFailed:
+        fail(ctx, manifest, "input_unreadable", "The stored image could not be decrypted.")
         return
     try:
         decoded = imaging.decode(data)
@@ -176,7 +207,9 @@ def _run(ctx: JobContext, manifest: JobManifest) -> None:
     if deleted():
         log.info("job_cancelled")
         return
-    ctx.store.put(keys.job_key(manifest.id, keys.RESULT), encoded, f"image/{options.output_format}")
+    data_key = ctx.keyring.unwrap(manifest.data_key, job_id=manifest.id)
+    sealed = seal(data_key, encoded, job_id=manifest.id, name=keys.RESULT)
+    ctx.store.put(keys.job_key(manifest.id, keys.RESULT), sealed, "application/octet-stream")
     manifest.status = JobStatus.SUCCEEDED
     manifest.progress = 1.0
     manifest.result = ImageInfo(
@@ -190,6 +223,16 @@ def _run(ctx: JobContext, manifest: JobManifest) -> None:
     save_manifest(ctx.store, manifest)
     JOBS_FINISHED.labels(model, "succeeded").inc()
     JOB_SECONDS.labels(model).observe(time.perf_counter() - started)
+    if ctx.analytics is not None and not manifest.analytics_opt_out:
+        ctx.analytics.count(
+            "images_processed",
+            model=model,
+            scale=str(options.scale),
+            format=options.output_format,
+        )
+        ctx.analytics.observe_seconds(
+            "processing_seconds", time.perf_counter() - started, model=model
+        )
     log.info(
         "job_succeeded",
         model=model,

@@ -12,7 +12,9 @@ import dramatiq
 import structlog
 from PIL import Image
 
+from shared.analytics import Analytics
 from shared.broker import PROCESS_JOB_ACTOR, build_broker
+from shared.crypto import CryptoSettings, KeyRing
 from shared.errors import StorageUnavailable
 from shared.manifest import load_manifest
 from shared.storage import open_store
@@ -44,7 +46,17 @@ def build_runtime(settings: WorkerSettings, broker: dramatiq.Broker | None = Non
     Image.MAX_IMAGE_PIXELS = settings.jobs.max_input_pixels
     models = ModelPool(settings)
     load_seconds = models.preload()
-    context = JobContext(store=store, models=models, max_attempts=settings.broker.max_retries + 1)
+    audit_store = open_store(settings.storage, settings.storage.audit_bucket)
+    if settings.storage.create_buckets:
+        audit_store.ensure_bucket()
+    context = JobContext(
+        store=store,
+        models=models,
+        max_attempts=settings.broker.max_retries + 1,
+        keyring=KeyRing.from_settings(CryptoSettings()),
+        audit_store=audit_store,
+        analytics=Analytics(audit_store, service="worker"),
+    )
 
     def run_job(job_id: str) -> None:
         try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import secrets
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -17,15 +16,19 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from gateway import metrics
+from gateway.client_info import client_address, minimise
 from gateway.errors import ApiError, not_found
 from gateway.images import inspect_image
 from gateway.options import parse_options
 from gateway.services import Services, ServicesDep
+from gateway.tokens import new_token
 from gateway.upload import read_multipart
 from shared import ids, keys
+from shared.analytics import opted_out
 from shared.broker import enqueue_job
+from shared.crypto import DecryptionFailed, new_data_key, seal, unseal
 from shared.deletion import delete_job_now
-from shared.errors import BrokerUnavailable, StorageUnavailable
+from shared.errors import BrokerUnavailable, ObjectNotFound, StorageUnavailable
 from shared.manifest import (
     ImageInfo,
     JobManifest,
@@ -35,7 +38,6 @@ from shared.manifest import (
     save_manifest,
     token_matches,
 )
-from shared.privacy import truncate_ip
 from shared.retrying import call_with_retries
 
 log = structlog.get_logger(__name__)
@@ -153,11 +155,15 @@ async def create_job(request: Request, services: ServicesDep) -> JSONResponse:
             )
     except ApiError as exc:
         metrics.UPLOADS_REFUSED.labels(exc.code).inc()
+        if not opted_out(dict(request.headers), request.cookies):
+            services.analytics.count("uploads_refused", code=exc.code)
         raise
 
     now = datetime.now(UTC)
     job_id = ids.new_job_id(int(now.timestamp() * 1000))
-    token = secrets.token_urlsafe(32)
+    token = new_token(job_id)
+    data_key = new_data_key()
+    opt_out = opted_out(dict(request.headers), request.cookies)
     manifest = JobManifest(
         id=job_id,
         created_at=now,
@@ -168,10 +174,19 @@ async def create_job(request: Request, services: ServicesDep) -> JSONResponse:
         input=ImageInfo(
             width=facts.width, height=facts.height, format=facts.format, bytes=len(upload.file)
         ),
+        data_key=services.keyring.wrap(data_key, job_id=job_id),
+        client=minimise(
+            client_address(request, settings),
+            request.headers.get("user-agent"),
+            request.headers.get("referer"),
+            now,
+        ),
+        analytics_opt_out=opt_out,
     )
     structlog.contextvars.bind_contextvars(job_id=job_id)
-    data = upload.file
-    del upload  # the only copy left is `data`, in memory, until it is in object storage
+    # Only ciphertext leaves this process; the plaintext lives in memory until the reply.
+    data = seal(data_key, upload.file, job_id=job_id, name=keys.INPUT)
+    del upload
 
     def store_and_enqueue() -> None:
         call_with_retries(lambda: services.store.put(keys.job_key(job_id, keys.INPUT), data))
@@ -192,6 +207,8 @@ async def create_job(request: Request, services: ServicesDep) -> JSONResponse:
         raise unavailable(services, dependency) from None
 
     metrics.JOBS_ACCEPTED.labels(options.model, str(options.scale)).inc()
+    if not opt_out:
+        services.analytics.count("uploads_accepted", model=options.model, scale=str(options.scale))
     log.info(
         "job_accepted",
         model=options.model,
@@ -199,7 +216,7 @@ async def create_job(request: Request, services: ServicesDep) -> JSONResponse:
         input_format=facts.format,
         input_pixels=facts.width * facts.height,
         input_bytes=len(data),
-        client_network=truncate_ip(request.client.host if request.client else None),
+        client_network=manifest.client.network if manifest.client else None,
     )
     return JSONResponse(
         {
@@ -230,11 +247,19 @@ async def get_result(job_id: str, request: Request, services: ServicesDep) -> Re
             409, "result_not_ready", f"The job is {manifest.status.value}; no result to download."
         )
     try:
-        data = await run_in_threadpool(services.store.get, keys.job_key(job_id, keys.RESULT))
+        sealed = await run_in_threadpool(services.store.get, keys.job_key(job_id, keys.RESULT))
     except StorageUnavailable:
         raise unavailable(services, "storage") from None
-    except Exception:
+    except ObjectNotFound:
         raise not_found() from None
+    try:
+        data_key = services.keyring.unwrap(manifest.data_key, job_id=job_id)
+        data = unseal(data_key, sealed, job_id=job_id, name=keys.RESULT)
+    except DecryptionFailed:
+        log.error("result_undecryptable")  # a key configuration problem, never the client's
+        raise ApiError(
+            500, "result_unreadable", "The result cannot be decrypted; please contact the operator."
+        ) from None
     fmt = manifest.result.format
     filename = f"{job_id}.{'jpg' if fmt == 'jpeg' else fmt}"
     return Response(

@@ -6,16 +6,17 @@ import json
 import signal
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from shared import ids, keys
+from shared import keys
 from shared.broker import build_broker, enqueue_job
-from shared.manifest import ImageInfo, JobManifest, JobOptions, hash_token, save_manifest
+from shared.crypto import CryptoSettings, KeyRing
+from shared.manifest import JobOptions
 from shared.settings import BrokerSettings, JobSettings, StorageSettings
 from shared.storage import open_store
+from tests.jobs_support import store_job
 from tests.support import Stack, astronaut_lr, http, multipart
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
@@ -86,20 +87,14 @@ def test_poison_input_fails_after_bounded_attempts_and_worker_stays_up(
         {k.removeprefix("STORAGE_").lower(): v for k, v in s3_env.items()}
     )
     store = open_store(settings, settings.jobs_bucket)
-    now = datetime.now(UTC)
-    job_id = ids.new_job_id()
-    store.put(keys.job_key(job_id, keys.INPUT), b"\x89PNG\r\n\x1a\n" + b"\xff" * 4096)
-    save_manifest(
+    ring = KeyRing.from_settings(CryptoSettings(keys=stack.env["CRYPTO_KEYS"]))
+    job_id = store_job(
         store,
-        JobManifest(
-            id=job_id,
-            created_at=now,
-            expires_at=now + timedelta(hours=24),
-            updated_at=now,
-            options=JobOptions(model="realesr-animevideov3", scale=2),
-            token_sha256=hash_token("t"),
-            input=ImageInfo(width=64, height=64, format="PNG", bytes=4104),
-        ),
+        ring,
+        b"\x89PNG\r\n\x1a\n" + b"\xff" * 4096,
+        JobOptions(model="realesr-animevideov3", scale=2),
+        width=64,
+        height=64,
     )
     broker = build_broker(
         BrokerSettings(backend="rabbitmq", url=rabbitmq_url, queue=stack.queue), JobSettings()
@@ -116,6 +111,7 @@ def test_poison_input_fails_after_bounded_attempts_and_worker_stays_up(
         time.sleep(0.3)
     assert manifest["status"] == "failed" and manifest["error"]["code"] == "undecodable_image"
     assert manifest["attempts"] <= 3
+    assert store.stat(keys.job_key(job_id, keys.INPUT)) is None  # failed: image deleted now
 
     # The worker is alive and still serves the next job.
     _, png = astronaut_lr()

@@ -10,18 +10,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shared import ids, keys
+from shared import keys
+from shared.audit import read_records
 from shared.manifest import (
-    ImageInfo,
     JobManifest,
     JobOptions,
     JobStatus,
     OutputFormat,
-    hash_token,
     load_manifest,
     save_manifest,
 )
 from shared.storage.local import LocalStore
+from tests.jobs_support import keyring, read_result, store_job
 from tests.support import MODEL_CACHE
 from tests.unit.worker import samples
 from worker.jobs import JobContext, process_job
@@ -38,7 +38,10 @@ def models() -> ModelPool:
 def ctx(tmp_path: Path, models: ModelPool) -> JobContext:
     store = LocalStore(tmp_path, "jobs")
     store.ensure_bucket()
-    return JobContext(store=store, models=models, max_attempts=3)
+    audit = LocalStore(tmp_path, "audit")
+    return JobContext(
+        store=store, models=models, max_attempts=3, keyring=keyring(), audit_store=audit
+    )
 
 
 def submit(
@@ -50,22 +53,13 @@ def submit(
     model: str = "realesr-animevideov3",
     scale: int = 2,
 ) -> str:
-    created = datetime.now(UTC) - age
-    job_id = ids.new_job_id(int(created.timestamp() * 1000))
-    ctx.store.put(keys.job_key(job_id, keys.INPUT), data)
-    save_manifest(
+    return store_job(
         ctx.store,
-        JobManifest(
-            id=job_id,
-            created_at=created,
-            expires_at=created + timedelta(hours=24),
-            updated_at=created,
-            options=JobOptions(model=model, scale=scale, output_format=fmt),
-            token_sha256=hash_token("t"),
-            input=ImageInfo(width=24, height=16, format="PNG", bytes=len(data)),
-        ),
+        ctx.keyring,
+        data,
+        JobOptions(model=model, scale=scale, output_format=fmt),
+        created=datetime.now(UTC) - age,
     )
-    return job_id
 
 
 def photo(width: int = 24, height: int = 16) -> bytes:
@@ -89,7 +83,7 @@ def test_job_succeeds_and_result_is_stored(ctx: JobContext) -> None:
         32,
         "webp",
     )
-    result = Image.open(io.BytesIO(ctx.store.get(keys.job_key(job_id, keys.RESULT))))
+    result = Image.open(io.BytesIO(read_result(ctx.store, ctx.keyring, job_id)))
     assert result.format == "WEBP" and result.size == (48, 32)
     # A duplicate delivery changes nothing.
     process_job(ctx, job_id)
@@ -103,6 +97,10 @@ def test_undecodable_input_fails_visibly(ctx: JobContext) -> None:
     manifest = load_manifest(ctx.store, job_id)
     assert manifest is not None and manifest.status is JobStatus.FAILED
     assert manifest.error is not None and manifest.error.code == "undecodable_image"
+    # A failed job keeps only its manifest (for the error); its image is deleted and audited.
+    assert ctx.store.stat(keys.job_key(job_id, keys.INPUT)) is None
+    [record] = list(read_records(ctx.audit_store))
+    assert record.reason == "failed_job" and record.job_id == job_id
 
 
 def test_job_that_crashed_workers_repeatedly_ends_failed(ctx: JobContext) -> None:
@@ -136,7 +134,7 @@ def run_job(ctx: JobContext, data: bytes, **options: object) -> tuple[JobManifes
     process_job(ctx, job_id)
     manifest = load_manifest(ctx.store, job_id)
     assert manifest is not None and manifest.status is JobStatus.SUCCEEDED, manifest
-    result = Image.open(io.BytesIO(ctx.store.get(keys.job_key(job_id, keys.RESULT))))
+    result = Image.open(io.BytesIO(read_result(ctx.store, ctx.keyring, job_id)))
     result.load()
     return manifest, result
 
