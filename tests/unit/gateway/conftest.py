@@ -16,6 +16,8 @@ def settings(tmp_path: Path) -> GatewaySettings:
     return GatewaySettings(
         storage={"local_dir": tmp_path / "storage"},
         jobs={"max_upload_bytes": 200_000, "max_input_pixels": 250_000},
+        crypto={"local_key_file": tmp_path / "keys" / "service.key"},
+        analytics_token="operator-secret",
     )
 
 
