@@ -109,7 +109,7 @@ def test_secrets_example_validates_and_is_not_rendered(
         d for d in yaml.safe_load_all((K8S / "base" / "secrets.example.yaml").read_text()) if d
     ]
     names = {d["metadata"]["name"] for d in example}
-    assert names == {f"picupscaler-{s}" for s in SERVICES}
+    assert names == {f"picupscaler-{s}" for s in SERVICES} | {"picupscaler-crypto"}
     for obj in example:
         kubernetes_validate.validate(obj, KUBERNETES_VERSIONS[0], strict=True)
     for overlay in OVERLAYS:
@@ -253,7 +253,9 @@ def test_each_service_has_its_own_credentials(kubectl: str, overlay: str) -> Non
             for v in container.get("env", [])
             if "secretKeyRef" in v.get("valueFrom", {})
         }
-        assert refs == {f"picupscaler-{name}"}, name
+        # Own credentials, plus the shared service keys for the two that touch image bytes.
+        shared = {"picupscaler-crypto"} if name in ("gateway", "worker") else set()
+        assert refs == {f"picupscaler-{name}"} | shared, name
         assert all("secretRef" not in s for s in container.get("envFrom", [])), name
     janitor_vars = {v["name"] for v in pod_specs(objs)["janitor"]["containers"][0]["env"]}
     assert "BROKER_URL" not in janitor_vars
@@ -354,20 +356,32 @@ def test_minio_policies_are_least_privilege() -> None:
         "arn:aws:s3:::picupscaler-audit",
         "arn:aws:s3:::picupscaler-audit/audit/*",
     )
+    analytics_objects = "arn:aws:s3:::picupscaler-audit/analytics/*"
     gateway = actions("gateway")
     assert {"s3:PutObject", "s3:GetObject", "s3:DeleteObject"} <= gateway[jobs_objects]
-    assert gateway[audit_objects] == {"s3:PutObject"}
-    assert audit not in gateway
+    assert gateway[audit_objects] == {"s3:PutObject"}  # append-only: never reads or edits
+    assert gateway[analytics_objects] == {"s3:PutObject", "s3:GetObject"}
+    assert gateway[audit] == {"s3:ListBucket"}  # conditioned on the analytics/ prefix
     worker = actions("worker")
-    assert {"s3:GetObject", "s3:PutObject"} <= worker[jobs_objects]
-    assert "s3:DeleteObject" not in worker[jobs_objects]
-    assert not any("audit" in r for r in worker)
+    # The worker deletes the images of a job that failed (and audits it): no other delete.
+    assert {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"} <= worker[jobs_objects]
+    assert worker[audit_objects] == {"s3:PutObject"}
+    assert worker[analytics_objects] == {"s3:PutObject"}
+    assert audit not in worker
     janitor = actions("janitor")
-    assert janitor[jobs_objects] == {"s3:GetObject", "s3:DeleteObject"}
+    assert janitor[jobs_objects] == {"s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}
     assert janitor[audit_objects] == {"s3:PutObject", "s3:GetObject"}
     assert janitor[audit] == {"s3:ListBucket"}
-    for policy in (gateway, worker, janitor):
+    # Only the janitor lists stale multipart uploads and sets the lifecycle backstop.
+    assert janitor[jobs] == {
+        "s3:ListBucket",
+        "s3:ListBucketMultipartUploads",
+        "s3:PutLifecycleConfiguration",
+    }
+    for policy in (gateway, worker):
         assert policy[jobs] == {"s3:ListBucket"}
-        # Nobody may create or delete buckets, or change their policy/versioning/lifecycle.
+    for policy in (gateway, worker, janitor):
+        # Nobody may create or delete buckets, or change their policy or versioning.
         everything = set().union(*policy.values())
-        assert not {a for a in everything if "Bucket" in a and a != "s3:ListBucket"}
+        allowed = {"s3:ListBucket", "s3:ListBucketMultipartUploads"}
+        assert not {a for a in everything if "Bucket" in a and a not in allowed}
