@@ -52,8 +52,8 @@ JOB_SECONDS = Histogram(
 PROGRESS_INTERVAL_S = 1.0
 
 
-class JobGone(Exception):
-    """Raised inside a job when its manifest disappeared (deleted by the user or expired)."""
+class JobTimedOut(Exception):
+    """Raised between tiles when a job has run past its time limit."""
 
 
 @dataclass
@@ -68,6 +68,9 @@ class JobContext:
     analytics: Analytics | None = None
     #: How alpha is upscaled: bicubic (cheap, smooth) or by the model (sharper edges, 2x work).
     alpha_mode: imaging.AlphaMode = "bicubic"
+    #: Seconds a job may run; checked between tiles, where it can stop cleanly (Dramatiq's own
+    #: TimeLimit cannot interrupt a running C/CUDA call).
+    time_limit_seconds: float | None = None
 
 
 def fail(ctx: JobContext, manifest: JobManifest, code: str, message: str) -> None:
@@ -172,8 +175,12 @@ def _run(ctx: JobContext, manifest: JobManifest) -> None:
             manifest.progress = round(min(max(fraction, 0.0), 0.99), 3)
             save_manifest(ctx.store, manifest)
 
+    deadline = time.monotonic() + ctx.time_limit_seconds if ctx.time_limit_seconds else None
+
     def deleted() -> bool:
         # Between tiles, cheaply: a manifest that vanished means the user deleted the job.
+        if deadline is not None and time.monotonic() > deadline:
+            raise JobTimedOut
         return ctx.store.stat(keys.job_key(manifest.id, keys.MANIFEST)) is None
 
     # When the model also upscales the alpha, that is a second run of the same size.
@@ -198,6 +205,14 @@ def _run(ctx: JobContext, manifest: JobManifest) -> None:
         )
     except UpscaleCancelled:
         log.info("job_cancelled")
+        return
+    except JobTimedOut:
+        fail(
+            ctx,
+            manifest,
+            "time_limit_exceeded",
+            f"Processing took longer than {ctx.time_limit_seconds:.0f} seconds and was stopped.",
+        )
         return
     infer_seconds = time.perf_counter() - infer_start
     encoded = imaging.encode(pixels, alpha, decoded, options.output_format, quality=options.quality)

@@ -56,6 +56,8 @@ def build_runtime(settings: WorkerSettings, broker: dramatiq.Broker | None = Non
         keyring=KeyRing.from_settings(CryptoSettings()),
         audit_store=audit_store,
         analytics=Analytics(audit_store, service="worker"),
+        # A little under Dramatiq's TimeLimit, so the clean stop between tiles comes first.
+        time_limit_seconds=settings.broker.time_limit_seconds * 0.95,
     )
 
     def run_job(job_id: str) -> None:

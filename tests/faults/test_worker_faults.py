@@ -122,3 +122,18 @@ def test_poison_input_fails_after_bounded_attempts_and_worker_stays_up(
         wait_status(stack, json.loads(raw), {"succeeded", "failed"}, 120)["status"] == "succeeded"
     )
     assert stack.workers[0].proc.poll() is None
+
+
+def test_sigterm_lets_the_running_job_finish(stack: Stack) -> None:
+    _, png = astronaut_lr()
+    body, ctype = multipart({}, png)
+    code, _, raw = http("POST", f"{stack.base}/v1/jobs", body, {"Content-Type": ctype})
+    assert code == 202
+    job = json.loads(raw)
+    wait_status(stack, job, {"running"}, 120)
+    worker = stack.workers[0]
+    worker.proc.send_signal(signal.SIGTERM)  # a rolling update, a scale-down
+    worker.proc.wait(timeout=120)
+    assert "worker_stopped" in worker.log_text()
+    final = status(stack, job)
+    assert final["status"] == "succeeded", final

@@ -192,3 +192,16 @@ def test_alpha_through_the_model_and_16bit_depth_survive_a_job(ctx: JobContext) 
 def test_16bit_grey_png_job_gives_a_16bit_grey_png(ctx: JobContext) -> None:
     _, result = run_job(ctx, samples.png16_grey())
     assert result.mode == "I;16" and result.size == (128, 86)
+
+
+def test_a_job_past_its_time_limit_fails_between_tiles(ctx: JobContext) -> None:
+    ctx.time_limit_seconds = 1e-9  # already over when the first tile finishes
+    try:
+        job_id = submit(ctx, photo(96, 64))
+        process_job(ctx, job_id)
+    finally:
+        ctx.time_limit_seconds = None
+    manifest = load_manifest(ctx.store, job_id)
+    assert manifest is not None and manifest.status is JobStatus.FAILED
+    assert manifest.error is not None and manifest.error.code == "time_limit_exceeded"
+    assert ctx.store.stat(keys.job_key(job_id, keys.RESULT)) is None
