@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup lint bench clean distributed-help
+.PHONY: run test setup lint bench clean distributed-help loadtest
 
 run: setup ## All-in-one: gateway + in-process worker + janitor on http://127.0.0.1:8000
 	$(PY) -m allinone
@@ -32,6 +32,10 @@ lint: setup
 
 bench: setup
 	$(PY) bench/engine.py
+
+loadtest: setup ## Locust against a local distributed stack (RabbitMQ on 127.0.0.1:5672); LOADTEST_ARGS=--help
+	$(PY) -c 'import locust' 2>/dev/null || $(PIP) install -q -e '.[load]'
+	$(PY) loadtest/run.py $(LOADTEST_ARGS)
 
 clean:
 	rm -rf var .pytest_cache
