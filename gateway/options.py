@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from gateway.errors import ApiError
 from gateway.settings import GatewaySettings
 from shared.manifest import JobOptions, OutputFormat
@@ -11,6 +13,7 @@ FIELDS = {"model", "scale", "output_format", "face_enhance", "quality"}
 _FORMATS: dict[str, OutputFormat] = {"png": "png", "jpeg": "jpeg", "jpg": "jpeg", "webp": "webp"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
+_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
 
 
 def bad_option(code: str, message: str) -> ApiError:
@@ -19,10 +22,15 @@ def bad_option(code: str, message: str) -> ApiError:
 
 
 def _whole_number(raw: str, name: str) -> int:
-    try:
-        return int(raw.strip())
-    except ValueError:
-        raise bad_option(f"invalid_{name}", f"{name} must be a whole number.") from None
+    """An optionally signed run of ASCII digits, as the schema's ``integer`` means.
+
+    Python's ``int()`` also takes other scripts' digits ("\u0663" is 3) and underscores ("1_0"
+    is 10); neither is a number a client means to send, so both are refused.
+    """
+    text = raw.strip()
+    if not _INTEGER.fullmatch(text):
+        raise bad_option(f"invalid_{name}", f"{name} must be a whole number.")
+    return int(text)
 
 
 def parse_options(fields: dict[str, str], settings: GatewaySettings) -> JobOptions:

@@ -86,6 +86,11 @@ class _FormCollector:
                 raise ApiError(422, "invalid_request", "Send exactly one file.")
             self.upload.file = bytes(self._data)
         elif self._name is not None:
+            if self._name in self.upload.fields:
+                # Which of two values counts would be a guess; ask the client to say once.
+                raise ApiError(
+                    422, "invalid_request", f"Form field {self._name[:64]!r} was sent twice."
+                )
             if len(self.upload.fields) >= MAX_FIELDS:
                 raise ApiError(422, "invalid_request", "Too many form fields.")
             self.upload.fields[self._name] = self._data.decode("utf-8", "replace").strip()

@@ -20,6 +20,13 @@ the words the job report uses (``kept`` / ``converted`` / ``dropped``):
 - Metadata is never written to the result; what was there is listed as dropped
   (``exif``, ``gps``, ``serial_number``, ``comment``, ``xmp``, ``iptc``; see
   ``worker.metadata``).
+
+Hostile or broken uploads (see ``tests/hostile``): only the formats the gateway accepts are
+opened (never, say, PostScript, which Pillow would hand to Ghostscript); an EXIF block that
+cannot be parsed is dropped (orientation 1) rather than failing a decodable image; an ICC
+profile that LittleCMS cannot load is dropped rather than copied into the result, and a CMYK
+image with such a profile is converted by the formula. Pillow's metadata warnings are
+silenced; its decompression-bomb warning is an error.
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ PRECISION_NOTE = (
     "back by bicubic interpolation"
 )
 _SRGB = ImageCms.createProfile("sRGB")
+#: What the gateway accepts (gateway.images sniffs these); nothing else is opened here.
+FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
 
 
 class ImageDecodeError(Exception):
@@ -81,9 +90,11 @@ def decode(data: bytes) -> DecodedImage:
     """Decode an upload into 8-bit RGB for the model, upright, with what to restore later."""
     try:
         with warnings.catch_warnings():
-            # Pillow's decompression-bomb warning is a refusal here, as in the gateway.
+            # Pillow's decompression-bomb warning is a refusal here, as in the gateway; its
+            # metadata warnings ("Tag data larger than file", one per bad EXIF tag) are noise.
+            warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
+            with Image.open(io.BytesIO(data), formats=FORMATS) as img:
                 img.load()  # PNG text chunks after the pixels are read only now
                 return _decode_opened(img, data)
     except Exception as exc:
@@ -92,15 +103,22 @@ def decode(data: bytes) -> DecodedImage:
 
 def _decode_opened(img: Image.Image, data: bytes) -> DecodedImage:
     fidelity = Fidelity()
-    for item in metadata.personal_metadata(img):
+    try:
+        found = metadata.personal_metadata(img)
+        turn = metadata.orientation(img)
+    except Exception:  # an EXIF block Pillow cannot parse: the pixels are still good
+        found, turn = ["exif"], 1
+    for item in found:
         fidelity.add("dropped", item)
     icc: bytes | None = img.info.get("icc_profile") or None
+    if icc and not _icc_loads(icc):
+        fidelity.add("dropped", "icc_profile")  # corrupt: copying it would break the result
+        icc = None
     if png16.is_16bit_png(data):
         png = png16.read(data)
         colour, alpha, grey = png.colour, png.alpha, png.grayscale
     else:
         colour, alpha, grey, icc = _pixels(img, icc, fidelity)
-    turn = metadata.orientation(img)
     if turn != 1:
         colour = metadata.apply_orientation(colour, turn)
         alpha = None if alpha is None else metadata.apply_orientation(alpha, turn)
@@ -119,6 +137,15 @@ def _decode_opened(img: Image.Image, data: bytes) -> DecodedImage:
         icc_profile=icc,
         fidelity=fidelity,
     )
+
+
+def _icc_loads(profile: bytes) -> bool:
+    """True when LittleCMS can load ``profile`` (a profile it cannot load is garbage)."""
+    try:
+        ImageCms.ImageCmsProfile(io.BytesIO(profile))
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return False
+    return True
 
 
 def _pixels(
@@ -164,10 +191,10 @@ def _from_cmyk(img: Image.Image, icc: bytes | None, fidelity: Fidelity) -> np.nd
             if converted is not None:
                 fidelity.add("converted", "cmyk_to_srgb_icc")
                 return np.asarray(converted)
-        except ImageCms.PyCMSError:
-            pass
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass  # a profile LittleCMS cannot use: the generic formula it is
     if icc:
-        fidelity.add("dropped", "icc_profile")  # not usable: the generic formula it is
+        fidelity.add("dropped", "icc_profile")
     fidelity.add("converted", "cmyk_to_rgb")
     return np.asarray(img.convert("RGB"))
 

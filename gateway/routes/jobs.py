@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway import metrics
 from gateway.client_info import client_address, minimise
 from gateway.errors import ApiError, not_found
-from gateway.images import inspect_image
+from gateway.images import check_output_size, inspect_image
 from gateway.options import parse_options
 from gateway.services import Services, ServicesDep
 from gateway.tokens import new_token
@@ -144,15 +144,12 @@ async def create_job(request: Request, services: ServicesDep) -> JSONResponse:
         facts = await run_in_threadpool(
             inspect_image, upload.file, max_input_pixels=settings.jobs.max_input_pixels
         )
-        out_pixels = facts.width * facts.height * options.scale**2
-        if out_pixels > settings.jobs.max_output_pixels:
-            raise ApiError(
-                422,
-                "output_too_large",
-                f"A {options.scale}x result of this {facts.width}x{facts.height} image would have "
-                f"{out_pixels} pixels; the limit is {settings.jobs.max_output_pixels}. "
-                "Choose a smaller scale or image.",
-            )
+        check_output_size(
+            facts,
+            options.scale,
+            options.output_format,
+            max_output_pixels=settings.jobs.max_output_pixels,
+        )
     except ApiError as exc:
         metrics.UPLOADS_REFUSED.labels(exc.code).inc()
         if not opted_out(dict(request.headers), request.cookies):
