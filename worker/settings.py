@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.settings import (
@@ -24,12 +24,25 @@ class WorkerSettings(BaseSettings):
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "fp16", "bf16", "fp32"] = "auto"
-    #: Tile edge in input pixels; larger is faster on a GPU with memory to spare.
-    tile_size: int = Field(default=256, ge=32, le=4096)
+    #: Memory for one forward pass (MiB); tile size and batch are derived from it
+    #: (``worker.engine.budget``). Unset: 1024 on the CPU, half the free GPU memory on CUDA.
+    tile_memory_mb: int | None = Field(default=None, ge=64)
+    #: Tile edge in input pixels; unset: the largest the memory budget holds. Set, it wins.
+    tile_size: int | None = Field(default=None, ge=32, le=4096)
     tile_overlap: int = Field(default=16, ge=0, le=128)
-    tile_batch: int = Field(default=1, ge=1, le=64)
+    #: Tiles per forward pass; unset: as many as the memory budget holds (at most 16).
+    tile_batch: int | None = Field(default=None, ge=1, le=64)
+    #: ``torch.compile`` mode, or "false". Compiled code is cached under
+    #: TORCHINDUCTOR_CACHE_DIR (default: <model_cache_dir>/inductor): keep it on a volume.
+    compile: Literal[
+        "false", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"
+    ] = "false"
+    #: Run one batch through each preloaded model at start-up (autotuning, compilation).
+    warmup: bool = True
     #: Where converted weights are cached so that later start-ups are fast.
     model_cache_dir: Path = DEFAULT_DATA_DIR / "model-cache"
+    #: Operator models: official BasicSR checkpoints named <name>-x<scale>.pth|.safetensors.
+    model_dir: Path | None = None
     #: Models loaded at start-up (name:scale); others load on first use.
     preload: list[str] = Field(default_factory=lambda: ["realesrgan-x4plus:4"])
     #: Port for the Prometheus endpoint of a stand-alone worker (0 = none).
@@ -40,3 +53,11 @@ class WorkerSettings(BaseSettings):
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+
+    @field_validator("tile_memory_mb", "tile_size", "tile_batch", mode="before")
+    @classmethod
+    def _auto_is_unset(cls, value: object) -> object:
+        """Accept "auto" or an empty variable for the derived tile settings."""
+        if isinstance(value, str) and value.strip().lower() in ("", "auto"):
+            return None
+        return value

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["AxisLayout", "TileWeights", "axis_weights", "plan_axis"]
+__all__ = ["AxisLayout", "TileWeights", "axis_weights", "plan_axis", "tile_extent"]
 
 
 @dataclass(frozen=True)
@@ -35,11 +35,20 @@ class AxisLayout:
         )
 
 
-def plan_axis(length: int, tile: int, overlap: int, multiple: int = 1) -> AxisLayout:
+def tile_extent(tile: int, overlap: int, multiple: int = 1) -> int:
+    """Input pixels per tile side (core plus context on both sides) on a long axis."""
+    return multiple * (max(1, tile // multiple) + 2 * math.ceil(overlap / multiple))
+
+
+def plan_axis(
+    length: int, tile: int, overlap: int, multiple: int = 1, *, shrink: bool = False
+) -> AxisLayout:
     """Lay out tiles of core ``tile`` and context ``overlap`` over ``length`` input pixels.
 
     ``length`` must be a multiple of ``multiple``; starts and extents then are too (for
-    architectures that pixel-unshuffle their input).
+    architectures that pixel-unshuffle their input). With ``shrink``, the core is reduced to
+    the smallest that needs the same number of tiles (less overlap to compute, but the tile
+    shape then depends on the image, which defeats per-shape autotuning and compilation).
     """
     if length <= 0 or tile <= 0 or overlap < 0 or multiple <= 0:
         raise ValueError("length and tile must be positive, overlap non-negative")
@@ -52,6 +61,9 @@ def plan_axis(length: int, tile: int, overlap: int, multiple: int = 1) -> AxisLa
     if n_units <= e_units:
         return AxisLayout((0,), length, o_units * multiple)
     count = math.ceil((n_units - e_units) / t_units) + 1
+    if shrink:
+        # count * t >= n - 2 * o keeps every neighbour overlap >= 2 * o (see the tests).
+        e_units = math.ceil((n_units - 2 * o_units) / count) + 2 * o_units
     span = n_units - e_units
     # Even spread, stride <= t_units, so neighbours overlap by >= 2 * o_units.
     starts = tuple((i * span + (count - 1) // 2) // (count - 1) * multiple for i in range(count))

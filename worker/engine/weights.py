@@ -14,7 +14,7 @@ from torch import nn
 
 from worker.engine import ncnn
 from worker.engine.catalog import NetworkSpec, build_network
-from worker.engine.ncnn import WeightsFormatError
+from worker.engine.checkpoints import read_state_dict
 
 __all__ = ["cache_path_for", "load_checkpoint_state_dict", "load_network"]
 
@@ -96,18 +96,6 @@ def load_network(spec: NetworkSpec, *, cache_dir: Path | None) -> nn.Module:
 
 
 def load_checkpoint_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Read an official BasicSR ``.pth``: ``params_ema``, else ``params``, else the raw dict."""
-    raw = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if not isinstance(raw, Mapping):
-        raise WeightsFormatError(f"{path}: checkpoint is a {type(raw).__name__}, not a dict")
-    for key in ("params_ema", "params"):
-        if isinstance(raw.get(key), Mapping):
-            raw = raw[key]
-            break
-    state = {}
-    for name, value in raw.items():
-        if not isinstance(value, torch.Tensor):
-            raise WeightsFormatError(f"{path}: entry {name!r} is not a tensor")
-        # Checkpoints saved from DataParallel prefix every key with "module.".
-        state[name.removeprefix("module.")] = value
-    return state
+    """Read an official BasicSR ``.pth`` or ``.safetensors``: ``params_ema``, else ``params``."""
+    path = Path(path)
+    return read_state_dict(path.read_bytes(), path.suffix.lower(), str(path))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from worker.engine.canvas import BlendCanvas
-from worker.engine.tiling import axis_weights, plan_axis
+from worker.engine.tiling import axis_weights, plan_axis, tile_extent
 
 CASES = [
     (length, tile, overlap, multiple)
@@ -19,11 +19,12 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("shrink", [False, True])
 @pytest.mark.parametrize("scale", [1, 2, 3, 4])
-def test_layout_and_weights(scale: int) -> None:
+def test_layout_and_weights(scale: int, shrink: bool) -> None:
     for length, tile, overlap, multiple in CASES:
-        case = f"{length=} {tile=} {overlap=} {multiple=}"
-        layout = plan_axis(length, tile, overlap, multiple)
+        case = f"{length=} {tile=} {overlap=} {multiple=} {shrink=}"
+        layout = plan_axis(length, tile, overlap, multiple, shrink=shrink)
         assert layout.starts[0] == 0 and layout.starts[-1] + layout.extent == length, case
         assert all(s % multiple == 0 for s in layout.starts), case
         assert layout.extent % multiple == 0, case
@@ -41,6 +42,15 @@ def test_layout_and_weights(scale: int) -> None:
             assert np.all(w[flo:fhi] == 1), case
             total[start * scale : (start + layout.extent) * scale] += w
         np.testing.assert_allclose(total, 1.0, atol=1e-6, err_msg=case)
+
+
+def test_shrink_keeps_the_count_and_cuts_the_waste() -> None:
+    fixed, shrunk = plan_axis(1024, 272, 16), plan_axis(1024, 272, 16, shrink=True)
+    assert fixed.extent == tile_extent(272, 16) == 304
+    assert len(fixed.starts) == len(shrunk.starts) == 4
+    assert shrunk.extent == 248 + 32  # ceil((1024 - 32) / 4) + 2 * 16
+    # Computed pixels on this axis: 1216 -> 1120 for 1024 useful ones.
+    assert len(shrunk.starts) * shrunk.extent < len(fixed.starts) * fixed.extent
 
 
 def test_weights_are_smooth_across_a_seam() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -147,3 +148,61 @@ def test_cuda_matches_cpu(network: Loader, astronaut: np.ndarray, dtype: torch.d
     mae = np.abs(cpu.astype(np.int16) - out.astype(np.int16)).mean()
     print(f"CUDA {dtype} tiled vs CPU fp32 whole: MAE {mae:.4f}")
     assert out.shape == cpu.shape and mae < 1.5
+
+
+def _tiny_srvgg() -> nn.Module:
+    spec = NetworkSpec("tiny", "srvgg", 2, "", {"num_feat": 8, "num_conv": 2, "upscale": 2})
+    return build_network(spec).eval().requires_grad_(False)
+
+
+def test_compiled_network_runs_only_the_static_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[int, ...]] = []
+    modes: list[str] = []
+
+    def fake_compile(module: nn.Module, *, mode: str, dynamic: bool) -> Callable:
+        assert dynamic is False  # one shape, never recompiled
+        modes.append(mode)
+
+        def compiled(x: torch.Tensor) -> torch.Tensor:
+            calls.append(tuple(x.shape))
+            return module(x)
+
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    engine = _engine(_tiny_srvgg(), 2, tile_size=16, tile_overlap=4, batch_size=2)
+    assert modes == []
+    engine = Upscaler(_tiny_srvgg(), scale=2, device=CPU, dtype=torch.float32, tile_size=16,
+                      tile_overlap=4, batch_size=2, compile_mode="max-autotune")  # fmt: skip
+    assert modes == ["max-autotune"] and engine.static_shape == (2, 3, 24, 24)
+    engine.warmup()  # with compile, warm-up runs the static shape even on the CPU
+    assert calls == [(2, 3, 24, 24)]
+    image = np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    out = engine.upscale(image)
+    # 2x3 tiles of 24x24 (fixed, not shrunk, with compile): full batches compiled, none left.
+    assert calls[1:] == [(2, 3, 24, 24)] * 3
+    engine.upscale(image[:20, :20])  # one 20x20 tile: not the static shape, runs eager
+    assert len(calls) == 4 and out.shape == (80, 100, 3)
+
+
+def test_cpu_warmup_is_tiny(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = _engine(_tiny_srvgg(), 2, tile_size=512, tile_overlap=16, batch_size=4)
+    shapes: list[tuple[int, ...]] = []
+    engine.network.register_forward_hook(lambda m, args, out: shapes.append(args[0].shape))
+    assert engine.warmup() >= 0
+    assert shapes == [(1, 3, 16, 16)]
+
+
+@pytest.mark.slow
+def test_real_torch_compile_on_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    net = _tiny_srvgg()
+    engine = Upscaler(net, scale=2, device=CPU, dtype=torch.float32, tile_size=16,
+                      tile_overlap=4, compile_mode="default")  # fmt: skip
+    engine.warmup()  # compiles for (1, 3, 24, 24)
+    image = np.random.default_rng(0).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    eager = _engine(_tiny_srvgg(), 2, tile_size=16, tile_overlap=4)
+    eager.network.load_state_dict(net.state_dict())
+    diff = np.abs(engine.upscale(image).astype(np.int16) - eager.upscale(image))
+    assert diff.mean() < 0.05 and diff.max() <= 2  # float reassociation only
+    assert any(tmp_path.iterdir())  # compiled artefacts were cached where we said

@@ -1,0 +1,134 @@
+"""The two implementations under test, on the same network, weights and image.
+
+* ``engine``: this project's ``worker.engine.Upscaler`` with the settings the worker would
+  use (tile size and batch from the memory budget; on CUDA one whole-image tile, fp16,
+  channels_last, optional ``torch.compile``).
+* ``reference``: Real-ESRGAN's ``RealESRGANer`` (package ``realesrgan`` 0.3.0) given our
+  network object and our converted weights, saved as an official ``{"params_ema": ...}``
+  checkpoint; its own defaults otherwise (tile=0: whole image, pre_pad=10), ``half=True`` on
+  CUDA and fp32 on the CPU, as its command line does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from worker.engine import (
+    NETWORKS,
+    Upscaler,
+    activation_bytes_per_pixel,
+    build_network,
+    load_network,
+    plan_tiles,
+    precision_for,
+)
+from worker.engine.budget import default_budget_bytes
+
+MODELS = {"x4plus": ("realesrgan-x4plus", 4), "animevideov3": ("realesr-animevideov3", 4)}
+OVERLAP = 16
+
+
+@dataclass
+class Impl:
+    """An implementation: ``run`` is timed; ``prepare``/``to_rgb`` convert outside the timing."""
+
+    run: Callable[[np.ndarray], np.ndarray]
+    prepare: Callable[[np.ndarray], np.ndarray]
+    to_rgb: Callable[[np.ndarray], np.ndarray]
+    settings: dict[str, object]
+
+
+def _same(image: np.ndarray) -> np.ndarray:
+    return image
+
+
+def bgr_swap(image: np.ndarray) -> np.ndarray:
+    """RGB <-> BGR, contiguous."""
+    return np.ascontiguousarray(image[..., ::-1])
+
+
+def astronaut(size: int) -> np.ndarray:
+    """skimage's astronaut resized (bicubic) to ``size`` x ``size``, uint8 RGB."""
+    from skimage import data
+
+    image = Image.fromarray(data.astronaut())
+    if size != image.width:
+        image = image.resize((size, size), Image.BICUBIC)
+    return np.ascontiguousarray(np.asarray(image))
+
+
+def make_engine(
+    model: str, device: torch.device, cache_dir: Path, size: int, compile_mode: str | None
+) -> Impl:
+    """Our engine for ``model`` (RGB in, RGB out)."""
+    spec = NETWORKS[MODELS[model]]
+    network = load_network(spec, cache_dir=cache_dir)
+    dtype = precision_for(device, "auto")
+    plan = plan_tiles(
+        activation_bytes_per_pixel(network, dtype), default_budget_bytes(device), OVERLAP
+    )
+    tile, batch = plan.tile_size, plan.batch
+    if device.type == "cuda":
+        # One whole-image tile (the budget holds it), so the static shape the compiled
+        # graph and cuDNN's autotuning are made for is the image's own.
+        tile, batch = size - 2 * OVERLAP, 1
+    engine = Upscaler(
+        network,
+        scale=spec.scale,
+        device=device,
+        dtype=dtype,
+        tile_size=tile,
+        tile_overlap=OVERLAP,
+        batch_size=batch,
+        compile_mode=compile_mode,
+    )
+    engine.warmup()
+    settings = {
+        "tile": tile,
+        "batch": batch,
+        "dtype": str(dtype).removeprefix("torch."),
+        "budget_mb": plan.budget_bytes >> 20,
+        "compile": compile_mode or "off",
+    }
+    return Impl(engine.upscale, _same, _same, settings)
+
+
+def make_reference(model: str, device: torch.device, cache_dir: Path, tile: int) -> Impl:
+    """``RealESRGANer`` on the same weights (OpenCV's BGR in and out, as it expects)."""
+    import setuptools  # noqa: F401  (Python 3.12: gives basicsr its distutils)
+    from realesrgan.utils import RealESRGANer
+
+    spec = NETWORKS[MODELS[model]]
+    state = load_network(spec, cache_dir=cache_dir).state_dict()
+    half = device.type == "cuda"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{spec.name}.pth"
+        torch.save({"params_ema": state}, path)
+        upsampler = RealESRGANer(
+            scale=spec.scale,
+            model_path=str(path),
+            model=build_network(spec),
+            tile=tile,
+            tile_pad=10,
+            pre_pad=10,
+            half=half,
+            device=device,
+        )
+
+    def run(bgr: np.ndarray) -> np.ndarray:
+        # It prints a line per tile: keep that out of the output (and the timing noise).
+        with contextlib.redirect_stdout(io.StringIO()):
+            out, _mode = upsampler.enhance(bgr)
+        return out
+
+    settings = {"tile": tile, "tile_pad": 10, "pre_pad": 10, "half": half}
+    return Impl(run, bgr_swap, bgr_swap, settings)
