@@ -30,7 +30,8 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy gateway janitor shared worker allinone
 
-bench: setup
+bench: setup ## Engine vs the reference RealESRGANer (installed here only, without its deps)
+	$(PY) -c 'import realesrgan' 2>/dev/null || $(PIP) install -q --no-deps realesrgan==0.3.0
 	$(PY) bench/engine.py
 
 loadtest: setup ## Locust against a local distributed stack (RabbitMQ on 127.0.0.1:5672); LOADTEST_ARGS=--help

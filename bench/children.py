@@ -60,6 +60,7 @@ def child_time(spec: dict[str, Any]) -> dict[str, Any]:
             "impl": name,
             "settings": _settings(impl.settings),
             "ms": statistics.median(times[name]),
+            "min_ms": min(times[name]),
             "runs": len(times[name]),
             "all_ms": [round(t, 1) for t in times[name]],
             "mae": float(np.abs(outputs[name].astype(np.int16) - ref).mean()),

@@ -128,9 +128,13 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def table(rows: list[dict], cases: dict[str, Case]) -> str:
-    """The results as a Markdown table, ratios against the reference with tile=0."""
-    head = ["case", "device", "impl", "settings", "ms/image", "runs", "peak MB", "time ratio",
-            "mem ratio", "MAE vs ref", "target"]  # fmt: skip
+    """The results as a Markdown table, ratios against the reference with tile=0.
+
+    "time ratio" compares medians; "min ratio" the fastest runs, the least disturbed by other
+    load on a shared machine.
+    """
+    head = ["case", "device", "impl", "settings", "ms/image", "min ms", "runs", "peak MB",
+            "time ratio", "min ratio", "mem ratio", "MAE vs ref", "target"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         ref = next((x for x in rows if x["case"] == r["case"] and x["impl"] == "reference:0"), {})
@@ -142,9 +146,11 @@ def table(rows: list[dict], cases: dict[str, Case]) -> str:
             r["impl"],
             r.get("settings", ""),
             fmt(r.get("ms")),
+            fmt(r.get("min_ms")),
             str(r.get("runs", "")),
             fmt(r.get("mem_mb")),
             fmt(_ratio(r.get("ms"), ref.get("ms")), 3),
+            fmt(_ratio(r.get("min_ms"), ref.get("min_ms")), 3),
             fmt(_ratio(r.get("mem_mb"), ref.get("mem_mb")), 3),
             fmt(r.get("mae"), 3),
             case.target if r["impl"] == "engine" else "",
@@ -182,8 +188,12 @@ def main() -> None:
         )
         print(json.dumps(out))
         return
+    import importlib.util
+
     import torch
 
+    if importlib.util.find_spec("realesrgan") is None:
+        sys.exit("bench/engine.py needs the reference: pip install --no-deps realesrgan==0.3.0")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     selected = [c for c in CASES if c.device == device and (not args.cases or c.name in args.cases)]
     if args.quick:
