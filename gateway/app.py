@@ -20,8 +20,8 @@ from gateway.routes import analytics, jobs, pages, privacy, system
 from gateway.services import Services
 from gateway.settings import GatewaySettings
 from shared.analytics import start_flusher
-from shared.errors import StorageUnavailable
 from shared.privacy import truncate_ip
+from shared.storage import ensure_buckets
 
 log = structlog.get_logger("gateway.access")
 
@@ -30,11 +30,8 @@ def create_app(settings: GatewaySettings, *, broker: dramatiq.Broker | None = No
     """Build the gateway app; ``broker`` is passed in all-in-one mode (the in-process queue)."""
     services = Services.from_settings(settings, broker=broker)
     if settings.storage.create_buckets:
-        for store in (services.store, services.audit_store):
-            try:
-                store.ensure_bucket()
-            except StorageUnavailable:
-                log.warning("bucket_not_ensured", bucket=store.bucket)
+        for bucket in ensure_buckets(services.store, services.audit_store):
+            log.warning("bucket_not_ensured", bucket=bucket)
     # Pillow's own bomb guard follows the configured limit (its default is 89 MP, warn-only).
     Image.MAX_IMAGE_PIXELS = settings.jobs.max_input_pixels
 

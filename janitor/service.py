@@ -14,7 +14,7 @@ from janitor.sweep import SweepResult, expired_hours, oldest_object_age, sweep
 from shared import audit, ids
 from shared.deletion import delete_job_now, group_by_job
 from shared.errors import StorageUnavailable
-from shared.storage import ObjectStore, open_store
+from shared.storage import ObjectStore, ensure_buckets, open_store
 
 log = structlog.get_logger(__name__)
 
@@ -29,11 +29,8 @@ class Janitor:
         self.stopping = threading.Event()
         self.sweeps = 0
         if settings.storage.create_buckets:
-            for store in (self.store, self.audit_store):
-                try:
-                    store.ensure_bucket()
-                except StorageUnavailable:
-                    log.warning("bucket_not_ensured", bucket=store.bucket)
+            for bucket in ensure_buckets(self.store, self.audit_store):
+                log.warning("bucket_not_ensured", bucket=bucket)
 
     @property
     def expiry(self) -> timedelta:

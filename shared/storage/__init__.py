@@ -8,7 +8,7 @@ from __future__ import annotations
 from shared.settings import StorageSettings
 from shared.storage.base import IncompleteUpload, ObjectInfo, ObjectStore
 
-__all__ = ["IncompleteUpload", "ObjectInfo", "ObjectStore", "open_store"]
+__all__ = ["IncompleteUpload", "ObjectInfo", "ObjectStore", "ensure_buckets", "open_store"]
 
 
 def open_store(settings: StorageSettings, bucket: str) -> ObjectStore:
@@ -20,3 +20,19 @@ def open_store(settings: StorageSettings, bucket: str) -> ObjectStore:
     from shared.storage.local import LocalStore
 
     return LocalStore(settings.local_dir, bucket)
+
+
+def ensure_buckets(*stores: ObjectStore) -> list[str]:
+    """Create missing buckets; return the ones that could not be ensured (storage down).
+
+    A service starts anyway: readiness reports storage, and a later call retries.
+    """
+    from shared.errors import StorageUnavailable
+
+    failed = []
+    for store in stores:
+        try:
+            store.ensure_bucket()
+        except StorageUnavailable:
+            failed.append(store.bucket)
+    return failed

@@ -10,15 +10,12 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from shared import audit, ids, keys
-from shared.settings import StorageSettings
 from shared.storage import open_store
-from tests.support import REPO
+from tests.support import REPO, storage_settings
 
 
 def test_killed_mid_sweep_then_completed(s3_env: dict[str, str]) -> None:
-    settings = StorageSettings.model_validate(
-        {k.removeprefix("STORAGE_").lower(): v for k, v in s3_env.items()}
-    )
+    settings = storage_settings(s3_env)
     store, audit_store = (
         open_store(settings, settings.jobs_bucket),
         open_store(settings, settings.audit_bucket),

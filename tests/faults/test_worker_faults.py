@@ -14,10 +14,10 @@ from shared import keys
 from shared.broker import build_broker, enqueue_job
 from shared.crypto import CryptoSettings, KeyRing
 from shared.manifest import JobOptions
-from shared.settings import BrokerSettings, JobSettings, StorageSettings
+from shared.settings import BrokerSettings, JobSettings
 from shared.storage import open_store
 from tests.jobs_support import store_job
-from tests.support import Stack, astronaut_lr, http, multipart
+from tests.support import Stack, astronaut_lr, http, multipart, storage_settings
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 
@@ -69,9 +69,7 @@ def test_sigkill_mid_job_completes_once_on_another_worker(
     assert final["result"]["width"] == 512
     assert second.log_text().count("job_succeeded") == 1
 
-    settings = StorageSettings.model_validate(
-        {k.removeprefix("STORAGE_").lower(): v for k, v in s3_env.items()}
-    )
+    settings = storage_settings(s3_env)
     store = open_store(settings, settings.jobs_bucket)
     manifest = json.loads(store.get(keys.job_key(job["id"], keys.MANIFEST)))
     assert manifest["attempts"] == 2  # the killed attempt was counted
@@ -83,9 +81,7 @@ def test_poison_input_fails_after_bounded_attempts_and_worker_stays_up(
     stack: Stack, s3_env: dict[str, str], rabbitmq_url: str
 ) -> None:
     """An input that passed no gateway (written straight to storage) cannot be decoded."""
-    settings = StorageSettings.model_validate(
-        {k.removeprefix("STORAGE_").lower(): v for k, v in s3_env.items()}
-    )
+    settings = storage_settings(s3_env)
     store = open_store(settings, settings.jobs_bucket)
     ring = KeyRing.from_settings(CryptoSettings(keys=stack.env["CRYPTO_KEYS"]))
     job_id = store_job(

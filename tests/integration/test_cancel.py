@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.settings import StorageSettings
 from shared.storage import open_store
-from tests.support import Stack, astronaut_lr, http, multipart
+from tests.support import Stack, astronaut_lr, http, multipart, storage_settings
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 
@@ -46,9 +45,7 @@ def test_delete_cancels_a_running_job(
         stopped_after = time.monotonic() - deleted_at
     finally:
         stack.stop()
-    settings = StorageSettings.model_validate(
-        {k.removeprefix("STORAGE_").lower(): v for k, v in s3_env.items()}
-    )
+    settings = storage_settings(s3_env)
     store = open_store(settings, settings.jobs_bucket)
     assert list(store.list("jobs/")) == [], "the cancelled job left objects behind"
     print(f"\nworker stopped the deleted job {stopped_after:.1f} s after DELETE")

@@ -12,10 +12,9 @@ import pytest
 
 from shared import ids, keys
 from shared.audit import read_records
-from shared.settings import StorageSettings
 from shared.storage import open_store
 from shared.storage.s3 import S3Store
-from tests.support import REPO
+from tests.support import REPO, storage_settings
 
 
 def janitor(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -33,9 +32,7 @@ def janitor(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 
 @pytest.fixture
 def stores(s3_env: dict[str, str]) -> tuple[S3Store, S3Store]:
-    settings = StorageSettings.model_validate(
-        {k.removeprefix("STORAGE_").lower(): v for k, v in s3_env.items()}
-    )
+    settings = storage_settings(s3_env)
     store, audit = (
         open_store(settings, settings.jobs_bucket),
         open_store(settings, settings.audit_bucket),

@@ -10,9 +10,8 @@ from pathlib import Path
 
 from shared import ids, keys
 from shared.audit import read_records
-from shared.settings import StorageSettings
 from shared.storage import open_store
-from tests.support import Service
+from tests.support import Service, storage_settings
 
 
 def _job(store, created: datetime) -> str:  # type: ignore[no-untyped-def]
@@ -26,9 +25,7 @@ def _job(store, created: datetime) -> str:  # type: ignore[no-untyped-def]
 def test_janitor_deletes_expired_jobs_and_audits_each(
     s3_env: dict[str, str], tmp_path: Path
 ) -> None:
-    settings = StorageSettings.model_validate(
-        {k.removeprefix("STORAGE_").lower(): v for k, v in s3_env.items()}
-    )
+    settings = storage_settings(s3_env)
     store = open_store(settings, settings.jobs_bucket)
     audit_store = open_store(settings, settings.audit_bucket)
     store.ensure_bucket()

@@ -18,9 +18,8 @@ from PIL import Image
 
 from shared import audit, ids
 from shared.keys import job_id_of
-from shared.settings import StorageSettings
 from shared.storage import open_store
-from tests.support import Stack, http, multipart
+from tests.support import Stack, http, multipart, storage_settings
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 
@@ -43,9 +42,7 @@ def test_nothing_outlives_the_expiry(
             "WORKER_PRELOAD": '["realesr-animevideov3:2"]',
         },
     )
-    settings = StorageSettings.model_validate(
-        {k.removeprefix("STORAGE_").lower(): v for k, v in s3_env.items()}
-    )
+    settings = storage_settings(s3_env)
     store = open_store(settings, settings.jobs_bucket)
     audit_store = open_store(settings, settings.audit_bucket)
     oldest = [0.0]
