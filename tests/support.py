@@ -19,7 +19,6 @@ import numpy as np
 from PIL import Image
 
 from shared.settings import StorageSettings
-from shared.storage import ObjectStore, ensure_buckets, open_store
 
 REPO = Path(__file__).resolve().parents[1]
 #: Converted weights are cached here across test runs, like a worker's persistent volume.
@@ -317,11 +316,3 @@ def storage_settings(s3_env: Mapping[str, str]) -> StorageSettings:
     return StorageSettings.model_validate(
         {k.removeprefix("STORAGE_").lower(): v for k, v in s3_env.items()}
     )
-
-
-def s3_stores(s3_env: Mapping[str, str]) -> tuple[ObjectStore, ObjectStore]:
-    """The jobs and audit stores of the S3 endpoint in ``s3_env``, buckets created."""
-    settings = storage_settings(s3_env)
-    stores = open_store(settings, settings.jobs_bucket), open_store(settings, settings.audit_bucket)
-    ensure_buckets(*stores)
-    return stores
