@@ -21,7 +21,7 @@ import structlog
 import torch
 from torch import nn
 
-from shared.operator_models import MODEL_SUFFIXES, parse_model_filename
+from shared.operator_models import OperatorModelError, operator_model_files
 from worker.engine import (
     NETWORKS,
     NetworkSpec,
@@ -44,10 +44,6 @@ from worker.settings import WorkerSettings
 log = structlog.get_logger(__name__)
 
 __all__ = ["ModelPool", "OperatorModelError"]
-
-
-class OperatorModelError(RuntimeError):
-    """An operator model file is misnamed, unreadable or not a supported checkpoint."""
 
 
 @dataclass(frozen=True)
@@ -88,16 +84,12 @@ class ModelPool:
 
     def _load_operator_models(self, model_dir: Path) -> None:
         """Load every checkpoint in ``model_dir``; raise ``OperatorModelError`` on any bad one."""
-        if not model_dir.is_dir():
-            raise OperatorModelError(f"WORKER_MODEL_DIR {model_dir} is not a directory")
-        for path in sorted(model_dir.iterdir()):
-            if not path.is_file() or path.suffix.lower() not in MODEL_SUFFIXES:
-                continue
-            try:
-                parsed = parse_model_filename(path.name)
-            except ValueError as exc:
-                raise OperatorModelError(f"{path}: {exc}") from exc
-            assert parsed is not None
+        try:
+            files = operator_model_files(model_dir)
+        except OperatorModelError as exc:
+            raise OperatorModelError(f"WORKER_MODEL_DIR: {exc}") from exc
+        for path, name, scale in files:
+            parsed = (name, scale)
             if parsed in self._entries:
                 kind = self._entries[parsed].source
                 raise OperatorModelError(

@@ -31,6 +31,7 @@ def anime_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     state = load_network(ANIME, cache_dir=MODEL_CACHE).state_dict()
     torch.save({"params_ema": state}, folder / "drawn-art-x4.pth")
     (folder / "README.txt").write_text("not a model")  # other files are ignored
+    (folder / "._drawn-art-x4.pth").write_bytes(b"\0\5\26\7")  # macOS AppleDouble: hidden
     return folder / "drawn-art-x4.pth"
 
 
@@ -141,11 +142,17 @@ def test_preload_warms_up_each_model(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_gateway_scanner_reads_names_only(tmp_path: Path) -> None:
     for name in ("drawn-art-x4.pth", "drawn-art-x2.safetensors", "general-x4v3-x4.PTH",
-                 "Bad Name.pth", "notes.txt", ".hidden-x4.pth"):  # fmt: skip
+                 "notes.txt", ".hidden-x4.pth"):  # fmt: skip
         (tmp_path / name).write_bytes(b"")
     (tmp_path / "dir-x4.pth").mkdir()
     assert scan_operator_models(tmp_path) == {"drawn-art": (2, 4), "general-x4v3": (4,)}
-    assert scan_operator_models(tmp_path / "absent") == {} == scan_operator_models(None)
+    assert scan_operator_models(None) == {}
+    with pytest.raises(OperatorModelError, match="not a directory"):
+        scan_operator_models(tmp_path / "absent")
+    # The same rule as the worker's: a misnamed model file is an error, not silently skipped.
+    (tmp_path / "Bad Name.pth").write_bytes(b"")
+    with pytest.raises(OperatorModelError, match="<name>-x<scale>"):
+        scan_operator_models(tmp_path)
     assert parse_model_filename("a-x3.safetensors") == ("a", 3)
     assert parse_model_filename("readme.md") is None
     with pytest.raises(ValueError, match="<name>-x<scale>"):
