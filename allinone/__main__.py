@@ -15,6 +15,7 @@ from janitor.settings import JanitorSettings
 from shared.analytics import start_flusher
 from shared.broker import build_broker
 from shared.logging import configure_logging
+from shared.models import catalogue
 from worker.runtime import build_runtime
 from worker.settings import WorkerSettings
 
@@ -39,7 +40,9 @@ def main() -> None:
     janitor = Janitor(janitor_settings)
     janitor_thread = threading.Thread(target=janitor.run, name="janitor", daemon=True)
     janitor_thread.start()
-    app = create_app(gateway_settings, broker=broker)
+    # The page and the API offer exactly what the in-process worker loaded.
+    models = catalogue(runtime.context.models.available())
+    app = create_app(gateway_settings, broker=broker, models=models)
     log.info(
         "allinone_ready",
         url=f"http://{gateway_settings.host}:{gateway_settings.port}/",

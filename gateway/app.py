@@ -17,18 +17,27 @@ from gateway import errors, metrics
 from gateway.client_info import client_address
 from gateway.ratelimit import RateLimiter
 from gateway.routes import analytics, jobs, pages, privacy, system
+from gateway.routes import models as model_routes
 from gateway.services import Services
 from gateway.settings import GatewaySettings
 from shared.analytics import start_flusher
+from shared.models import MODELS, ModelInfo
 from shared.privacy import truncate_ip
 from shared.storage import ensure_buckets
 
 log = structlog.get_logger("gateway.access")
 
 
-def create_app(settings: GatewaySettings, *, broker: dramatiq.Broker | None = None) -> FastAPI:
-    """Build the gateway app; ``broker`` is passed in all-in-one mode (the in-process queue)."""
-    services = Services.from_settings(settings, broker=broker)
+def create_app(
+    settings: GatewaySettings,
+    *,
+    broker: dramatiq.Broker | None = None,
+    models: dict[str, ModelInfo] | None = None,
+) -> FastAPI:
+    """Build the gateway app; all-in-one mode passes its in-process ``broker`` and ``models``."""
+    services = Services.from_settings(settings, broker=broker, models=models)
+    operator = sorted(name for name in services.models if name not in MODELS)
+    log.info("models", models=list(services.models), operator=operator)
     if settings.storage.create_buckets:
         for bucket in ensure_buckets(services.store, services.audit_store):
             log.warning("bucket_not_ensured", bucket=bucket)
@@ -58,6 +67,7 @@ def create_app(settings: GatewaySettings, *, broker: dramatiq.Broker | None = No
     app.add_exception_handler(StarletteHTTPException, errors.handle_http_exception)
     app.add_exception_handler(RequestValidationError, errors.handle_validation_error)
     app.include_router(jobs.router)
+    app.include_router(model_routes.router)
     app.include_router(privacy.router)
     app.include_router(analytics.router)
     app.include_router(system.router)

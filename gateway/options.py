@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from gateway.errors import ApiError
 from gateway.settings import GatewaySettings
 from shared.manifest import JobOptions, OutputFormat
-from shared.models import AUTO_MODEL, DEFAULT_MODEL, MODELS
+from shared.models import AUTO_MODEL, DEFAULT_MODEL, MODELS, ModelInfo
 
 FIELDS = {"model", "scale", "output_format", "face_enhance", "quality"}
 _FORMATS: dict[str, OutputFormat] = {"png": "png", "jpeg": "jpeg", "jpg": "jpeg", "webp": "webp"}
@@ -33,10 +34,13 @@ def _whole_number(raw: str, name: str) -> int:
     return int(text)
 
 
-def parse_options(fields: dict[str, str], settings: GatewaySettings) -> JobOptions:
+def parse_options(
+    fields: dict[str, str], settings: GatewaySettings, models: Mapping[str, ModelInfo] = MODELS
+) -> JobOptions:
     """Turn the form's text fields into JobOptions, or raise a 422 that says what is wrong.
 
-    ``model`` is a catalogue name or ``auto`` (the worker picks the photo or anime model);
+    ``model`` is a name in ``models`` (built-in or operator) or ``auto`` (the worker picks the
+    photo or anime model);
     ``scale`` is any whole number from 1 to ``settings.max_scale`` for every model;
     ``quality`` (1..100) applies to JPEG and WebP and is accepted but unused for lossless PNG.
     """
@@ -44,10 +48,10 @@ def parse_options(fields: dict[str, str], settings: GatewaySettings) -> JobOptio
     if unknown:
         raise bad_option("unknown_option", f"Unknown form field(s): {', '.join(unknown)}.")
     name = fields.get("model") or DEFAULT_MODEL
-    if name != AUTO_MODEL and name not in MODELS:
-        choices = ", ".join([*MODELS, AUTO_MODEL])
+    if name != AUTO_MODEL and name not in models:
+        choices = ", ".join([*models, AUTO_MODEL])
         raise bad_option("unknown_model", f"Unknown model {name[:64]!r}; choose one of {choices}.")
-    default_scale = MODELS[name].default_scale if name in MODELS else 4
+    default_scale = models[name].default_scale if name in models else 4
     scale = _whole_number(fields.get("scale") or str(default_scale), "scale")
     if not 1 <= scale <= settings.max_scale:
         raise bad_option(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -23,6 +25,10 @@ class GatewaySettings(BaseSettings):
     privacy_contact: str = "privacy@example.org"
     #: Set when the workers have face-restoration weights (facexlib + GFPGAN) installed.
     face_enhance_available: bool = False
+    #: The workers' operator model directory (WORKER_MODEL_DIR), mounted read-only: the gateway
+    #: offers the models named there. Only file names are read; a misnamed model file or a
+    #: missing directory stops the gateway at start-up, as it stops the worker.
+    model_dir: Path | None = None
     #: Largest ``scale`` accepted (any model; above its native scales the worker runs passes).
     max_scale: int = Field(default=8, ge=1, le=16)
     #: Bearer token for GET /v1/analytics (anonymous aggregates); unset, the endpoint is off.

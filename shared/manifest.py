@@ -48,6 +48,20 @@ class JobOptions(BaseModel):
     quality: int | None = Field(default=None, ge=1, le=100)
 
 
+class ModelWeights(BaseModel):
+    """The weights one model pass ran with: where they came from and their sha256."""
+
+    model: str
+    scale: int
+    #: "builtin" (the official weights shipped in a package) or "operator" (WORKER_MODEL_DIR).
+    source: str
+    arch: str
+    file: str
+    sha256: str
+    #: The distribution the built-in weights came from, pinned (``name==version``).
+    package: str | None = None
+
+
 class JobReport(BaseModel):
     """What the worker did with the upload, for the client (served as the status' "report").
 
@@ -64,6 +78,8 @@ class JobReport(BaseModel):
     converted: list[str] = Field(default_factory=list)
     dropped: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    #: The weights of each native scale that ran, so a result can be traced to exact files.
+    weights: list[ModelWeights] = Field(default_factory=list)
 
 
 class ImageInfo(BaseModel):

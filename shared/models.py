@@ -7,7 +7,8 @@ model: the worker runs the native scales and resizes (``worker.scaling``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -36,3 +37,25 @@ MODELS: dict[str, ModelInfo] = {
         ),
     )
 }
+
+
+def catalogue(operator: Mapping[str, Sequence[int]] | None = None) -> dict[str, ModelInfo]:
+    """The built-in models plus operator ones (name -> native scales), as clients see them.
+
+    An operator model with a new name becomes its own entry, its default scale the largest it
+    runs; one that adds a scale to a built-in name (``realesrgan-x4plus-x2.pth``) extends that
+    entry's scales and keeps its default.
+    """
+    models = dict(MODELS)
+    for name, scales in sorted((operator or {}).items()):
+        if not scales:
+            continue
+        known = models.get(name)
+        if known is not None:
+            merged = tuple(sorted({*known.scales, *scales}))
+            models[name] = replace(known, scales=merged)
+        else:
+            ordered = tuple(sorted(set(scales)))
+            scale_text = "/".join(f"x{s}" for s in ordered)
+            models[name] = ModelInfo(name, ordered, ordered[-1], f"Operator model ({scale_text}).")
+    return models

@@ -28,6 +28,7 @@ from shared.manifest import (
     JobManifest,
     JobReport,
     JobStatus,
+    ModelWeights,
     load_manifest,
     save_manifest,
 )
@@ -231,6 +232,9 @@ def _run(ctx: JobContext, manifest: JobManifest) -> None:
         width=width, height=height, format=options.output_format, bytes=len(encoded)
     )
     manifest.report = _report(model, passes, options.scale, decoded)
+    manifest.report.weights = [
+        ModelWeights(**ctx.models.describe(model, s)) for s in sorted(set(passes))
+    ]
     manifest.timings = {
         "inference_seconds": round(infer_seconds, 3),
         "total_seconds": round(time.perf_counter() - started, 3),

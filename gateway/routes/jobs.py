@@ -139,7 +139,7 @@ async def create_job(request: Request, services: ServicesDep) -> JSONResponse:
             request.stream(),
             max_file_bytes=settings.jobs.max_upload_bytes,
         )
-        options = parse_options(upload.fields, settings)
+        options = parse_options(upload.fields, settings, services.models)
         assert upload.file is not None
         facts = await run_in_threadpool(
             inspect_image, upload.file, max_input_pixels=settings.jobs.max_input_pixels

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from html import escape
 from importlib import resources
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from gateway.services import ServicesDep
-from shared.models import MODELS
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
@@ -30,7 +30,8 @@ def _static(name: str) -> str:
 async def index(services: ServicesDep) -> HTMLResponse:
     """The upload page."""
     options = "".join(
-        f'<option value="{m.name}">{m.name}: {m.description}</option>' for m in MODELS.values()
+        f'<option value="{escape(m.name)}">{escape(m.name)}: {escape(m.description)}</option>'
+        for m in services.models.values()
     )
     hours = services.settings.jobs.expiry_seconds / 3600
     html = (

@@ -99,3 +99,50 @@ def test_worker_starts_faster_with_cached_weights(
     assert "weights=converted" in loads[0]
     assert "weights=cache" in loads[1]
     assert any(cache.glob("*.pt")), "converted weights were not cached"
+
+
+def test_an_operator_model_runs_end_to_end(
+    rabbitmq_url: str, s3_env: dict[str, str], tmp_path: Path
+) -> None:
+    """An official-format checkpoint dropped in the model directory is offered by the gateway,
+    run by the worker, and named with its sha256 in the job's report."""
+    import hashlib
+
+    from safetensors.torch import save_file
+
+    from tests.support import MODEL_CACHE
+    from worker.engine import NETWORKS, load_network
+
+    models = tmp_path / "models"
+    models.mkdir()
+    network = load_network(NETWORKS[("realesr-animevideov3", 4)], cache_dir=MODEL_CACHE)
+    checkpoint = models / "house-anime-x4.safetensors"
+    save_file({k: v.contiguous() for k, v in network.state_dict().items()}, checkpoint)
+    env = {"WORKER_MODEL_DIR": str(models), "GATEWAY_MODEL_DIR": str(models)}
+    stack = Stack(rabbitmq_url, s3_env, tmp_path, janitor=False, env=env)
+    try:
+        stack.wait_ready()
+        listed = json.loads(http("GET", f"{stack.base}/v1/models")[2])
+        assert {"name": "house-anime", "source": "operator"}.items() <= next(
+            m for m in listed["models"] if m["name"] == "house-anime"
+        ).items()
+        _, png = astronaut_lr()
+        job, state = upload_and_wait(stack.base, png, {"model": "house-anime", "scale": "2"})
+        assert state["status"] == "succeeded", state
+        assert (state["result"]["width"], state["result"]["height"]) == (256, 256)
+        report = state["report"]
+        assert report["resolved_model"] == "house-anime" and report["model_passes"] == [4]
+        assert report["resize"] == "lanczos"
+        assert report["weights"] == [
+            {
+                "model": "house-anime",
+                "scale": 4,
+                "source": "operator",
+                "arch": "srvgg",
+                "file": checkpoint.name,
+                "sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest(),
+                "package": None,
+            }
+        ]
+    finally:
+        stack.stop()
