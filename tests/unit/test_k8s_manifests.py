@@ -294,7 +294,7 @@ def test_network_policies(kubectl: str, overlay: str) -> None:
     }
 
 
-def test_prod_overlay(kubectl: str) -> None:
+def test_prod_overlay(kubectl: str, tmp_path: Path) -> None:
     objs = render(kubectl, "prod")
     deployments = of_kind(objs, "Deployment")
     # GPU component: one GPU per worker, tolerating the GPU taint, CUDA selected.
@@ -320,6 +320,24 @@ def test_prod_overlay(kubectl: str) -> None:
     # Internal endpoints are not published.
     paths = {p["path"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]}
     assert not paths & {"/metrics", "/readyz", "/healthz", "/docs", "/openapi.json"}
+    # ... and every public one is: each user-facing route of the app is reachable.
+    from gateway.app import create_app
+    from gateway.settings import GatewaySettings
+
+    app = create_app(
+        GatewaySettings(
+            storage={"local_dir": tmp_path}, crypto={"local_key_file": tmp_path / "key"}
+        )
+    )
+    api = {p for p in app.openapi()["paths"] if not p.startswith("/v1/analytics")}
+    assert "/v1/privacy/export" in api and "/v1/jobs/{job_id}" in api
+    public = {p for p in api if p.startswith("/v1/")} | {"/", "/privacy"}
+    for path in public:
+        assert any(
+            path == p["path"] or (p["pathType"] == "Prefix" and path.startswith(p["path"] + "/"))
+            for r in ingress["spec"]["rules"]
+            for p in r["http"]["paths"]
+        ), f"the ingress does not publish {path}"
     assert all(
         p["path"] != "/" or p["pathType"] == "Exact"
         for r in ingress["spec"]["rules"]
@@ -385,3 +403,47 @@ def test_minio_policies_are_least_privilege() -> None:
         everything = set().union(*policy.values())
         allowed = {"s3:ListBucket", "s3:ListBucketMultipartUploads"}
         assert not {a for a in everything if "Bucket" in a and a not in allowed}
+
+
+def test_operator_models_component(kubectl: str, tmp_path: Path) -> None:
+    """The component mounts one read-only model volume into workers and gateways alike."""
+    import os.path
+
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    up = os.path.relpath(K8S, overlay)
+    (overlay / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources: [{up}/overlays/prod]\ncomponents: [{up}/components/operator-models]\n"
+    )
+    out = subprocess.run(
+        [kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(overlay)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    objs = [d for d in yaml.safe_load_all(out) if d]
+    claim = of_kind(objs, "PersistentVolumeClaim")["picupscaler-models"]
+    assert claim["metadata"]["namespace"] == "picupscaler"
+    assert claim["spec"]["accessModes"] == ["ReadOnlyMany"]
+    specs = pod_specs(objs)
+    for name, variable in (("worker", "WORKER_MODEL_DIR"), ("gateway", "GATEWAY_MODEL_DIR")):
+        (container,) = specs[name]["containers"]
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == "models"]
+        assert mount["readOnly"] is True
+        (volume,) = [v for v in specs[name]["volumes"] if v["name"] == "models"]
+        assert volume["persistentVolumeClaim"] == {
+            "claimName": "picupscaler-models",
+            "readOnly": True,
+        }
+        assert container_env(objs, name)[variable] == mount["mountPath"]
+    assert "models" not in json.dumps(specs["janitor"])  # the janitor never needs them
+
+
+@pytest.mark.parametrize(("overlay", "budget"), [("dev", "1024"), ("prod", "auto")])
+def test_worker_tiles_come_from_a_memory_budget(kubectl: str, overlay: str, budget: str) -> None:
+    """Tile size and batch follow the device's memory, not fixed numbers that fit one card."""
+    env = container_env(render(kubectl, overlay), "worker")
+    assert env["WORKER_TILE_MEMORY_MB"] == budget
+    assert "WORKER_TILE_SIZE" not in env and "WORKER_TILE_BATCH" not in env
