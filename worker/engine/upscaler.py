@@ -130,8 +130,7 @@ class Upscaler:
         if h % m or w % m:
             # Mirror-pad to what the architecture needs; the canvas crops the extra output.
             image = np.pad(image, ((0, -h % m), (0, -w % m), (0, 0)), mode="symmetric")
-        ys = plan_axis(image.shape[0], self.tile_size, self.tile_overlap, m, shrink=self._shrink)
-        xs = plan_axis(image.shape[1], self.tile_size, self.tile_overlap, m, shrink=self._shrink)
+        ys, xs = self._plan(image.shape[0], image.shape[1])
         tiles = [(i, j) for i in range(len(ys.starts)) for j in range(len(xs.starts))]
         # Assembled on the host in uint8: the full output never lives on the device.
         canvas = BlendCanvas(ys, xs, self.scale, size=(h * self.scale, w * self.scale))
@@ -150,6 +149,28 @@ class Upscaler:
             assert pending is not None
             self._finish(pending, canvas, done, len(tiles), progress)
         return canvas.result()
+
+    def _plan(self, h: int, w: int) -> tuple[AxisLayout, AxisLayout]:
+        """Tile layouts for an ``h`` x ``w`` input (both multiples of the input multiple).
+
+        Square tiles, except for a thin image (one axis fits in a single tile shorter than
+        the square's side): its tiles get the area the short side leaves unused along the
+        long axis, so each forward pass holds the same number of pixels (the same memory)
+        and a 1-pixel-high strip takes a few passes, not thousands.
+        """
+        m, o, shrink = self._multiple, self.tile_overlap, self._shrink
+        ys = plan_axis(h, self.tile_size, o, m, shrink=shrink)
+        xs = plan_axis(w, self.tile_size, o, m, shrink=shrink)
+        if len(ys.starts) == 1 and len(xs.starts) > 1 and ys.extent < self.extent:
+            xs = plan_axis(w, self._widened(ys.extent), o, m, shrink=shrink)
+        elif len(xs.starts) == 1 and len(ys.starts) > 1 and xs.extent < self.extent:
+            ys = plan_axis(h, self._widened(xs.extent), o, m, shrink=shrink)
+        return ys, xs
+
+    def _widened(self, short: int) -> int:
+        """Core length of a tile ``short`` pixels across holding a square tile's pixels."""
+        context = self.extent - tile_extent(self.tile_size, 0, self._multiple)
+        return max(self.tile_size, self.extent * self.extent // short - context)
 
     def _to_device(self, image: np.ndarray) -> torch.Tensor:
         """Send the uint8 image to the device once; return a (1, 3, H, W) uint8 view."""
