@@ -134,6 +134,21 @@ def test_pixel_unshuffle_arch_gets_padded_input() -> None:
         assert _engine(net, 2, tile_size=tile, tile_overlap=3).upscale(image).shape == (46, 74, 3)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["realesrgan-x4plus", "realesr-animevideov3"])
+def test_cpu_bf16_matches_fp32(network: Loader, astronaut: np.ndarray, model: str) -> None:
+    """bf16 on the CPU (the default where the CPU has AMX) stays within a fraction of a
+    level of fp32 on a real photo (measured: x4plus MAE 0.28, max 6; animevideov3 0.16, max 2)."""
+    image = np.ascontiguousarray(astronaut[100:196, 180:276])
+    fp32 = _engine(network(model, 4), 4, tile_size=1024).upscale(image)
+    copy = build_network(NETWORKS[(model, 4)])
+    copy.load_state_dict(network(model, 4).state_dict())
+    out = Upscaler(copy, scale=4, device=CPU, dtype=torch.bfloat16, tile_size=1024).upscale(image)
+    diff = np.abs(fp32.astype(np.int16) - out.astype(np.int16))
+    print(f"{model}: CPU bf16 vs fp32: MAE {diff.mean():.4f}, max {diff.max()}")
+    assert out.shape == fp32.shape and diff.mean() < 0.5 and np.percentile(diff, 99) <= 2
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_cuda_matches_cpu(network: Loader, astronaut: np.ndarray, dtype: torch.dtype) -> None:
