@@ -14,11 +14,16 @@ from impls import Impl, astronaut, make_engine, make_reference
 
 
 def _impl(spec: dict[str, Any], which: str, device: torch.device) -> Impl:
-    """Build ``engine`` or ``reference:<tile>`` for the case ``spec``."""
+    """Build ``engine[:<precision>]`` or ``reference:<tile>[:half|:fp32]`` for ``spec``."""
     cache = Path(spec["cache_dir"])
-    if which == "engine":
-        return make_engine(spec["model"], device, cache, spec["size"], spec["compile_mode"])
-    return make_reference(spec["model"], device, cache, int(which.split(":")[1]))
+    kind, *rest = which.split(":")
+    if kind == "engine":
+        precision = rest[0] if rest else "auto"
+        return make_engine(
+            spec["model"], device, cache, spec["size"], spec["compile_mode"], precision
+        )
+    half = {"half": True, "fp32": False}.get(rest[1]) if len(rest) > 1 else None
+    return make_reference(spec["model"], device, cache, int(rest[0]), half)
 
 
 def _settings(settings: dict[str, object]) -> str:
@@ -33,7 +38,7 @@ def _sync(device: torch.device) -> None:
 def child_time(spec: dict[str, Any]) -> dict[str, Any]:
     """Warm up both implementations, then time them alternately; CUDA peak memory too."""
     device = torch.device(spec["device"])
-    names = ["engine"] + [f"reference:{t}" for t in spec["ref_tiles"]]
+    names = list(spec["impls"])
     impls = {name: _impl(spec, name, device) for name in names}
     image = astronaut(spec["size"])
     inputs = {name: impl.prepare(image) for name, impl in impls.items()}

@@ -67,12 +67,17 @@ def astronaut(size: int) -> np.ndarray:
 
 
 def make_engine(
-    model: str, device: torch.device, cache_dir: Path, size: int, compile_mode: str | None
+    model: str,
+    device: torch.device,
+    cache_dir: Path,
+    size: int,
+    compile_mode: str | None,
+    precision: str = "auto",
 ) -> Impl:
-    """Our engine for ``model`` (RGB in, RGB out)."""
+    """Our engine for ``model`` (RGB in, RGB out), at ``precision`` as WORKER_PRECISION takes."""
     spec = NETWORKS[MODELS[model]]
     network = load_network(spec, cache_dir=cache_dir)
-    dtype = precision_for(device, "auto")
+    dtype = precision_for(device, precision)
     plan = plan_tiles(
         activation_bytes_per_pixel(network, dtype), default_budget_bytes(device), OVERLAP
     )
@@ -102,14 +107,21 @@ def make_engine(
     return Impl(engine.upscale, _same, _same, settings)
 
 
-def make_reference(model: str, device: torch.device, cache_dir: Path, tile: int) -> Impl:
-    """``RealESRGANer`` on the same weights (OpenCV's BGR in and out, as it expects)."""
+def make_reference(
+    model: str, device: torch.device, cache_dir: Path, tile: int, half: bool | None = None
+) -> Impl:
+    """``RealESRGANer`` on the same weights (OpenCV's BGR in and out, as it expects).
+
+    ``half`` (its fp16 mode) defaults to CUDA only; its command line defaults to fp16 on any
+    device (``--fp32`` turns it off), so the CPU cases time both.
+    """
     import setuptools  # noqa: F401  (Python 3.12: gives basicsr its distutils)
     from realesrgan.utils import RealESRGANer
 
     spec = NETWORKS[MODELS[model]]
     state = load_network(spec, cache_dir=cache_dir).state_dict()
-    half = device.type == "cuda"
+    if half is None:
+        half = device.type == "cuda"
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{spec.name}.pth"
         torch.save({"params_ema": state}, path)
