@@ -31,7 +31,7 @@ from worker.engine import (
     plan_tiles,
     precision_for,
 )
-from worker.engine.budget import default_budget_bytes
+from worker.engine.budget import auto_limits, default_budget_bytes
 
 MODELS = {"x4plus": ("realesrgan-x4plus", 4), "animevideov3": ("realesr-animevideov3", 4)}
 OVERLAP = 16
@@ -78,8 +78,13 @@ def make_engine(
     spec = NETWORKS[MODELS[model]]
     network = load_network(spec, cache_dir=cache_dir)
     dtype = precision_for(device, precision)
+    max_extent, max_batch = auto_limits(device, dtype)
     plan = plan_tiles(
-        activation_bytes_per_pixel(network, dtype), default_budget_bytes(device), OVERLAP
+        activation_bytes_per_pixel(network, dtype),
+        default_budget_bytes(device),
+        OVERLAP,
+        max_extent=max_extent,
+        max_batch=max_batch,
     )
     tile, batch = plan.tile_size, plan.batch
     if device.type == "cuda":

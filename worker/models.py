@@ -33,6 +33,7 @@ from worker.engine import (
 from worker.engine.budget import (
     TilePlan,
     activation_bytes_per_pixel,
+    auto_limits,
     default_budget_bytes,
     plan_tiles,
 )
@@ -145,12 +146,15 @@ class ModelPool:
 
     def plan_for(self, network: nn.Module) -> TilePlan:
         """Tile size and batch for ``network`` from the budget (explicit settings win)."""
+        max_extent, max_batch = auto_limits(self.device, self.dtype)
         return plan_tiles(
             activation_bytes_per_pixel(network, self.dtype),
             self.budget_bytes,
             self.settings.tile_overlap,
             tile_size=self.settings.tile_size,
             batch=self.settings.tile_batch,
+            max_extent=max_extent,
+            max_batch=max_batch,
         )
 
     def preload(self) -> float:

@@ -31,10 +31,12 @@ import torch
 from torch import nn
 
 __all__ = [
+    "CPU_BF16_MAX_EXTENT",
     "CPU_DEFAULT_BUDGET_MB",
     "CUDA_FREE_FRACTION",
     "TilePlan",
     "activation_bytes_per_pixel",
+    "auto_limits",
     "default_budget_bytes",
     "plan_tiles",
 ]
@@ -48,6 +50,11 @@ MIN_TILE = 32
 #: Largest automatic tile extent: bigger tiles save little and make cancelling coarse.
 MAX_AUTO_EXTENT = 2048
 MAX_AUTO_BATCH = 16
+#: On the CPU in bf16 (AMX), speed per pixel falls as tiles grow: x4plus measured 42 us per
+#: input pixel at 192 px, 53 at 256, 66 at 320 and 138 at 363 on the 2-core Xeon of
+#: docs/performance.md (fp32 stays flat); the matrix unit outruns memory once a tile's
+#: activations leave the caches. There automatic tiles stay this small, one per pass.
+CPU_BF16_MAX_EXTENT = 256
 _ALIGN = 16  # automatic extents are multiples of 16 (friendlier kernel shapes)
 
 
@@ -116,6 +123,13 @@ def default_budget_bytes(device: torch.device) -> int:
     return CPU_DEFAULT_BUDGET_MB << 20
 
 
+def auto_limits(device: torch.device, dtype: torch.dtype) -> tuple[int, int]:
+    """Largest automatic tile extent and batch for ``dtype`` on ``device``."""
+    if device.type == "cpu" and dtype == torch.bfloat16:
+        return CPU_BF16_MAX_EXTENT, 1
+    return MAX_AUTO_EXTENT, MAX_AUTO_BATCH
+
+
 def plan_tiles(
     bytes_per_pixel: int,
     budget_bytes: int,
@@ -123,24 +137,27 @@ def plan_tiles(
     *,
     tile_size: int | None = None,
     batch: int | None = None,
+    max_extent: int = MAX_AUTO_EXTENT,
+    max_batch: int = MAX_AUTO_BATCH,
 ) -> TilePlan:
     """Derive tile size and batch: the largest tile the budget holds, then as many as fit.
 
     An explicit ``tile_size`` or ``batch`` wins over the derived one (the budget then only
-    sizes what was left automatic). The tile is at least ``MIN_TILE`` and the batch at least 1
-    whatever the budget, so a tiny budget degrades speed, never correctness.
+    sizes what was left automatic); ``max_extent`` and ``max_batch`` cap the derived ones
+    (``auto_limits``). The tile is at least ``MIN_TILE`` and the batch at least 1 whatever the
+    budget, so a tiny budget degrades speed, never correctness.
     """
     if bytes_per_pixel <= 0 or budget_bytes <= 0 or overlap < 0:
         raise ValueError("bytes_per_pixel and budget_bytes must be positive, overlap >= 0")
     if tile_size is None:
-        extent = min(math.isqrt(budget_bytes // bytes_per_pixel), MAX_AUTO_EXTENT)
+        extent = min(math.isqrt(budget_bytes // bytes_per_pixel), max_extent)
         extent = extent // _ALIGN * _ALIGN
         tile_size = max(extent - 2 * overlap, MIN_TILE)
     elif tile_size < 1:
         raise ValueError("tile_size must be >= 1")
     if batch is None:
         per_tile = (tile_size + 2 * overlap) ** 2 * bytes_per_pixel
-        batch = max(1, min(budget_bytes // per_tile, MAX_AUTO_BATCH))
+        batch = max(1, min(budget_bytes // per_tile, max_batch))
     elif batch < 1:
         raise ValueError("batch must be >= 1")
     return TilePlan(tile_size, overlap, int(batch), bytes_per_pixel, budget_bytes)

@@ -7,10 +7,12 @@ import torch
 
 from worker.engine import NETWORKS, NetworkSpec, build_network
 from worker.engine.budget import (
+    CPU_BF16_MAX_EXTENT,
     MAX_AUTO_BATCH,
     MAX_AUTO_EXTENT,
     MIN_TILE,
     activation_bytes_per_pixel,
+    auto_limits,
     default_budget_bytes,
     plan_tiles,
 )
@@ -63,6 +65,17 @@ def test_limits() -> None:
         plan_tiles(0, MB, 16)
     with pytest.raises(ValueError):
         plan_tiles(10, MB, 16, batch=0)
+
+
+def test_cpu_bf16_keeps_tiles_small_and_single() -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert auto_limits(cpu, torch.bfloat16) == (CPU_BF16_MAX_EXTENT, 1)
+    assert auto_limits(cpu, torch.float32) == auto_limits(cuda, torch.bfloat16)
+    assert auto_limits(cuda, torch.float16) == (MAX_AUTO_EXTENT, MAX_AUTO_BATCH)
+    capped = plan_tiles(5_533, 1024 * MB, 16, max_extent=256, max_batch=1)
+    assert (capped.extent, capped.batch) == (256, 1)  # the budget alone would give 432 x 1
+    explicit = plan_tiles(5_533, 1024 * MB, 16, tile_size=400, batch=2, max_extent=256)
+    assert (explicit.tile_size, explicit.batch) == (400, 2)  # settings still win
 
 
 def test_default_budget_cpu_and_faked_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
