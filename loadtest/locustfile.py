@@ -37,15 +37,20 @@ import json
 import os
 import random
 import struct
+import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 from locust import FastHttpUser, between, constant_throughput, events, task
 from locust.env import Environment
+
+# locust imports this file by path: the repository root makes the shared test helpers importable.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support import multipart  # noqa: E402
 
 JOBS = "/v1/jobs"
 TERMINAL = ("succeeded", "failed")
@@ -111,21 +116,6 @@ def make_images(sizes: tuple[int, ...]) -> list[tuple[int, bytes]]:
 
 #: Generated once, when locust imports this file.
 IMAGES = make_images(SETTINGS.sizes)
-
-
-def multipart(fields: dict[str, str], file: bytes, filename: str) -> tuple[bytes, str]:
-    """A multipart/form-data body with ``fields`` and one ``file`` part; (body, type)."""
-    boundary = f"loadtest{uuid.uuid4().hex}"
-    parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-        for k, v in fields.items()
-    ]
-    parts.append(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-        "Content-Type: image/png\r\n\r\n".encode()
-    )
-    parts += [file, f"\r\n--{boundary}--\r\n".encode()]
-    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
 def png_size(data: bytes) -> tuple[int, int] | None:
@@ -196,7 +186,7 @@ class _Base(FastHttpUser):
             "scale": str(SETTINGS.scale),
             "output_format": SETTINGS.output_format,
         }
-        body, ctype = multipart(fields, image, f"astronaut-{edge}.png")
+        body, ctype = multipart(fields, image, f"astronaut-{edge}.png", "image/png")
         name = f"POST {JOBS}"
         started = time.time()
         t0 = time.perf_counter()

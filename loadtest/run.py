@@ -47,16 +47,17 @@ if str(REPO) not in sys.path:
 from tests.jobs_support import random_keys_env  # noqa: E402
 from tests.support import (  # noqa: E402
     MODEL_CACHE,
+    RABBITMQ_URL,
     Service,
     delete_queues,
     free_port,
     http,
     port_open,
+    s3_service_env,
     wait_http_ok,
 )
 
 LOCUSTFILE = REPO / "loadtest" / "locustfile.py"
-RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 TERMINAL = ("succeeded", "failed")
 
 
@@ -133,16 +134,8 @@ class LocalStack:
             "moto", ["-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)], {}, self.log_dir
         )
         wait_http_ok(f"http://127.0.0.1:{s3_port}/moto-api/", 60, self.moto)
-        suffix = uuid.uuid4().hex[:8]
         self.env = {
-            "STORAGE_BACKEND": "s3",
-            "STORAGE_ENDPOINT": f"127.0.0.1:{s3_port}",
-            "STORAGE_SECURE": "false",
-            "STORAGE_ACCESS_KEY": "testing",
-            "STORAGE_SECRET_KEY": "testing",
-            "STORAGE_REGION": "us-east-1",
-            "STORAGE_JOBS_BUCKET": f"jobs-{suffix}",
-            "STORAGE_AUDIT_BUCKET": f"audit-{suffix}",
+            **s3_service_env(f"127.0.0.1:{s3_port}"),
             "BROKER_BACKEND": "rabbitmq",
             "BROKER_URL": RABBITMQ_URL,
             "BROKER_QUEUE": self.queue,

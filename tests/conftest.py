@@ -4,26 +4,27 @@ but fail under CI=true."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from tests.support import Service, free_port, port_open, wait_http_ok
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+from tests.support import (
+    RABBITMQ_URL,
+    Service,
+    free_port,
+    port_open,
+    s3_service_env,
+    skip_or_fail,
+    wait_http_ok,
+)
 
 
 @pytest.fixture(scope="session")
 def rabbitmq_url() -> str:
     """The URL of a reachable RabbitMQ; skip (locally) or fail (CI) when there is none."""
     if not port_open("127.0.0.1", 5672):
-        message = "RabbitMQ is not reachable on 127.0.0.1:5672"
-        if IN_CI:
-            pytest.fail(message + " (CI=true: tests that need it must not skip)")
-        pytest.skip(message)
-    return "amqp://guest:guest@127.0.0.1:5672/%2F"
+        skip_or_fail("RabbitMQ is not reachable on 127.0.0.1:5672")
+    return RABBITMQ_URL
 
 
 @pytest.fixture(scope="session")
@@ -42,14 +43,4 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def s3_env(s3_endpoint: str) -> dict[str, str]:
     """Environment pointing a service at the S3 endpoint, with buckets unique to the test."""
-    suffix = uuid.uuid4().hex[:8]
-    return {
-        "STORAGE_BACKEND": "s3",
-        "STORAGE_ENDPOINT": s3_endpoint,
-        "STORAGE_SECURE": "false",
-        "STORAGE_ACCESS_KEY": "testing",
-        "STORAGE_SECRET_KEY": "testing",
-        "STORAGE_REGION": "us-east-1",
-        "STORAGE_JOBS_BUCKET": f"jobs-{suffix}",
-        "STORAGE_AUDIT_BUCKET": f"audit-{suffix}",
-    }
+    return s3_service_env(s3_endpoint)

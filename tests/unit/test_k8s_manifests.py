@@ -17,26 +17,21 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support import skip_or_fail
+
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ["dev", "prod"]
 # The newest schemas the validator ships, and an older cluster still in wide use.
 KUBERNETES_VERSIONS = ["1.37.0", "1.29.0"]
 SERVICES = {"gateway", "worker", "janitor"}
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def _missing(what: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{what} (CI=true: these tests must not skip)")
-    pytest.skip(what)
 
 
 @pytest.fixture(scope="module")
 def kubectl() -> str:
     path = shutil.which("kubectl")
     if path is None:
-        _missing("kubectl is not installed (apt-get install kubectl)")
+        skip_or_fail("kubectl is not installed (apt-get install kubectl)")
     return str(path)
 
 
@@ -45,7 +40,7 @@ def kubernetes_validate() -> Any:
     try:
         import kubernetes_validate
     except ImportError:
-        _missing("kubernetes-validate is not installed (pip install kubernetes-validate)")
+        skip_or_fail("kubernetes-validate is not installed (pip install kubernetes-validate)")
     return kubernetes_validate
 
 
