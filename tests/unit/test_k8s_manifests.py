@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support import skip_or_fail
+from tests.support.env import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -423,7 +423,7 @@ def test_operator_models_component(kubectl: str, tmp_path: Path) -> None:
     assert claim["metadata"]["namespace"] == "picupscaler"
     assert claim["spec"]["accessModes"] == ["ReadOnlyMany"]
     specs = pod_specs(objs)
-    for name, variable in (("worker", "WORKER_MODEL_DIR"), ("gateway", "GATEWAY_MODEL_DIR")):
+    for name, variable in (("worker", "MODEL_DIR"), ("gateway", "MODEL_DIR")):
         (container,) = specs[name]["containers"]
         (mount,) = [m for m in container["volumeMounts"] if m["name"] == "models"]
         assert mount["readOnly"] is True
