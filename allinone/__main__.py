@@ -14,6 +14,7 @@ from janitor.service import Janitor
 from janitor.settings import JanitorSettings
 from shared.analytics import start_flusher
 from shared.broker import build_broker
+from shared.inflight import MemoryInFlight
 from shared.logging import configure_logging
 from shared.models import catalogue
 from worker.runtime import build_runtime
@@ -33,7 +34,9 @@ def main() -> None:
         raise SystemExit("gateway and worker must use the same broker backend")
 
     broker = build_broker(gateway_settings.broker, gateway_settings.jobs)
-    runtime = build_runtime(worker_settings, broker)
+    # One process: the gateway counts jobs in flight, the worker frees them, in one memory.
+    in_flight = MemoryInFlight()
+    runtime = build_runtime(worker_settings, broker, in_flight=in_flight)
     runtime.worker.start()
     analytics = runtime.context.analytics
     flusher = (
@@ -46,7 +49,7 @@ def main() -> None:
     janitor_thread.start()
     # The page and the API offer exactly what the in-process worker loaded.
     models = catalogue(runtime.context.models.available())
-    app = create_app(gateway_settings, broker=broker, models=models)
+    app = create_app(gateway_settings, broker=broker, models=models, in_flight=in_flight)
     log.info(
         "allinone_ready",
         url=f"http://{gateway_settings.host}:{gateway_settings.port}/",

@@ -3,29 +3,28 @@
 from __future__ import annotations
 
 import contextlib
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import dramatiq
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway import handlers, metrics
-from gateway.client_info import client_address, truncate_ip
+from gateway import handlers
+from gateway.access_log import AccessLog
 from gateway.errors import ApiError
-from gateway.ratelimit import RateLimiter
 from gateway.routes import analytics, jobs, pages, privacy, system
 from gateway.routes import models as model_routes
 from gateway.services import Services
 from gateway.settings import GatewaySettings
 from shared.analytics import start_flusher
 from shared.formats import apply_pixel_limit
+from shared.inflight import InFlight
 from shared.models import MODELS, ModelInfo
 from shared.storage import ensure_buckets
 
-log = structlog.get_logger("gateway.access")
+log = structlog.get_logger(__name__)
 
 
 def create_app(
@@ -33,17 +32,19 @@ def create_app(
     *,
     broker: dramatiq.Broker | None = None,
     models: dict[str, ModelInfo] | None = None,
+    in_flight: InFlight | None = None,
 ) -> FastAPI:
-    """Build the gateway app; all-in-one mode passes its in-process ``broker`` and ``models``."""
-    services = Services.from_settings(settings, broker=broker, models=models)
+    """Build the gateway app; all-in-one mode passes its in-process ``broker``, the ``models``
+    its worker loaded and the ``in_flight`` counts it shares with that worker."""
+    services = Services.from_settings(
+        settings, broker=broker, models=models, in_flight=in_flight
+    )
     operator = sorted(name for name in services.models if name not in MODELS)
     log.info("models", models=list(services.models), operator=operator)
     if settings.storage.create_buckets:
         for bucket in ensure_buckets(services.store, services.audit_store):
             log.warning("bucket_not_ensured", bucket=bucket)
     apply_pixel_limit(settings.jobs.max_input_pixels)
-
-    limiter = RateLimiter(settings.rate_limit_per_minute)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -72,42 +73,6 @@ def create_app(
     app.include_router(system.router)
     app.include_router(pages.router)
 
-    @app.middleware("http")
-    async def access_log(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        # Request-scoped fields (job_id) must not leak into the next request's lines; the
-        # service name is added by the logging configuration, not bound here.
-        structlog.contextvars.clear_contextvars()
-        start = time.perf_counter()
-        network = truncate_ip(client_address(request, settings))
-        if request.method == "POST" and request.url.path == "/v1/jobs":
-            allowed, wait = limiter.allow(network)
-            if not allowed:
-                return handlers.error_response(
-                    429,
-                    "rate_limited",
-                    "Too many uploads from your network; please wait a minute.",
-                    {"Retry-After": str(wait)},
-                )
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            elapsed = time.perf_counter() - start
-            route = request.scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            metrics.REQUEST_SECONDS.labels(request.method, template, str(status)).observe(elapsed)
-            if template not in ("/healthz", "/readyz", "/metrics"):
-                log.info(
-                    "request",
-                    method=request.method,
-                    route=template,
-                    status=status,
-                    ms=round(elapsed * 1000, 1),
-                    client_network=network,
-                )
+    app.add_middleware(AccessLog, settings=settings)
 
     return app

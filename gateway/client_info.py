@@ -130,9 +130,30 @@ def minimise(
 
 
 def client_address(request: Request, settings: GatewaySettings) -> str | None:
-    """The client's address: the ingress's X-Forwarded-For when trusted, else the peer."""
-    if settings.trust_forwarded_for:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.client.host if request.client else None
+    """The client's address: from X-Forwarded-For behind trusted proxies, else the peer.
+
+    Each of ``trusted_proxy_hops`` proxies appends the address it saw, so the client is the
+    N-th entry from the right; entries to its left are whatever the client wrote. A missing or
+    unreadable entry falls back to the peer, so no header can make a request anonymous to the
+    admission limits.
+    """
+    peer = request.client.host if request.client else None
+    hops = settings.proxy_hops
+    if hops:
+        chain = [
+            entry.strip()
+            for value in request.headers.getlist("x-forwarded-for")
+            for entry in value.split(",")
+            if entry.strip()
+        ]
+        if len(chain) >= hops and _is_address(chain[-hops]):
+            return chain[-hops]
+    return peer
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

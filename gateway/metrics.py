@@ -13,6 +13,12 @@ UPLOADS_REFUSED = Counter(
 JOBS_DELETED_BY_USER = Counter(
     "picupscaler_jobs_deleted_by_user_total", "Jobs deleted at once on the user's request."
 )
+ADMISSION_REFUSED = Counter(
+    "picupscaler_admission_refused_total",
+    "Uploads refused by admission, by the limit met (uploads_per_minute, work_budget, "
+    "in_flight, backlog).",
+    ["limit"],
+)
 DEPENDENCY_UNAVAILABLE = Counter(
     "picupscaler_dependency_unavailable_total",
     "Requests answered 503 because storage or the broker was down.",

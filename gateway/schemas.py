@@ -28,6 +28,8 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries for the listed error statuses."""
     meaning = {
         401: "No token presented.",
+        403: "Sent by a page of another site.",
+        408: "The upload stalled and was closed.",
         404: "No such job for this token (also: wrong token, deleted, expired).",
         409: "The job has no result yet.",
         413: "The upload or the image is too large.",

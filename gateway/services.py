@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import dramatiq
 from fastapi import Depends, Request
 
 from gateway import metrics
+from gateway.admission import Admission
 from gateway.errors import ApiError
 from gateway.settings import GatewaySettings
+from gateway.slots import Slots
 from gateway.submit import SubmittedJob, submit_job
 from shared.analytics import Analytics
-from shared.broker import build_broker
+from shared.broker import build_broker, queue_depth
 from shared.crypto import KeyRing
+from shared.inflight import InFlight, open_in_flight
 from shared.manifest import ClientInfo
 from shared.models import ModelInfo, catalogue
 from shared.operator_models import scan_operator_models
@@ -33,6 +36,20 @@ class Services:
     analytics: Analytics
     #: What clients may ask for: the built-in models plus the operator's.
     models: dict[str, ModelInfo]
+    admission: Admission
+    #: Uploads this process holds in memory, in all and per client network.
+    uploads: Slots = field(init=False)
+    #: Progress streams open in this process, in all, per job and per client network.
+    streams: Slots = field(init=False)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.uploads = Slots(
+            s.max_uploads_in_memory, {"network": s.max_uploads_in_memory_per_network}
+        )
+        self.streams = Slots(
+            s.max_streams, {"job": s.max_streams_per_job, "network": s.max_streams_per_network}
+        )
 
     @classmethod
     def from_settings(
@@ -40,23 +57,34 @@ class Services:
         settings: GatewaySettings,
         broker: dramatiq.Broker | None = None,
         models: dict[str, ModelInfo] | None = None,
+        in_flight: InFlight | None = None,
     ) -> Services:
-        """Open storage and the broker as configured (``broker`` overrides, for all-in-one).
+        """Open storage, the broker and the admission state as configured.
 
-        ``models`` overrides the catalogue read from ``MODEL_DIR`` (all-in-one passes exactly
-        what its in-process worker loaded).
+        All-in-one mode passes its in-process ``broker``, exactly the ``models`` its worker
+        loaded (instead of the catalogue read from ``MODEL_DIR``), and the ``in_flight``
+        counts it shares with that worker.
         """
         audit_store = open_store(settings.storage, settings.storage.audit_bucket)
+        broker = broker or build_broker(settings.broker, settings.jobs)
+        in_flight = in_flight or open_in_flight(settings.admission)
+        admission = Admission(
+            settings.admission,
+            in_flight,
+            lambda: queue_depth(broker, settings.broker.queue),
+            retry_after_seconds=settings.retry_after_seconds,
+        )
         return cls(
             settings=settings,
             store=open_store(settings.storage, settings.storage.jobs_bucket),
             audit_store=audit_store,
-            broker=broker or build_broker(settings.broker, settings.jobs),
+            broker=broker,
             keyring=KeyRing.from_settings(settings.crypto),
             analytics=Analytics(audit_store, service="gateway"),
             models=models
             if models is not None
             else catalogue(scan_operator_models(settings.models.dir)),
+            admission=admission,
         )
 
     def submit(
@@ -77,6 +105,7 @@ class Services:
                 max_scale=self.settings.max_scale,
                 face_enhance_available=self.settings.face_enhance_available,
                 retry_after_seconds=self.settings.retry_after_seconds,
+                admission=self.admission,
                 client=client,
                 analytics_opt_out=opted_out,
             )

@@ -6,6 +6,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.settings import (
+    AdmissionSettings,
     AnalyticsSettings,
     BrokerSettings,
     CryptoSettings,
@@ -23,7 +24,11 @@ class GatewaySettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    #: Take the client address from X-Forwarded-For (only behind a trusted ingress).
+    #: Reverse proxies in front of the gateway that append to X-Forwarded-For (the ingress:
+    #: 1). The client is the address the outermost of them saw: the N-th entry from the right.
+    #: 0: the TCP peer is the client (X-Forwarded-For is ignored: anyone can write it).
+    trusted_proxy_hops: int = Field(default=0, ge=0, le=8)
+    #: Deprecated spelling of ``trusted_proxy_hops=1``.
     trust_forwarded_for: bool = False
     #: Seconds a client is told to wait (Retry-After) when the broker or storage is down.
     retry_after_seconds: int = 5
@@ -34,14 +39,32 @@ class GatewaySettings(BaseSettings):
     max_scale: int = Field(default=8, ge=1, le=16)
     #: Bearer token for GET /v1/analytics (anonymous aggregates); unset, the endpoint is off.
     analytics_token: SecretStr | None = None
-    #: Requests per minute per client network (/24 or /48) on POST /v1/jobs; 0 = no limit.
-    rate_limit_per_minute: int = Field(default=30, ge=0)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     crypto: CryptoSettings = Field(default_factory=CryptoSettings)
     #: The workers' model directory, mounted read-only: the gateway offers the models named
     #: there (file names only; a misnamed file or a missing directory stops start-up).
     models: ModelDirSettings = Field(default_factory=ModelDirSettings)
+    #: Origins besides the gateway's own whose pages may send uploads (a separate front end).
+    allowed_origins: list[str] = Field(default_factory=list)
+    #: Uploads held in memory at once by this process (25 MB each at most); beyond it: 503.
+    max_uploads_in_memory: int = Field(default=16, ge=1)
+    #: ... and by one client network (429 beyond it), so one network cannot take them all.
+    max_uploads_in_memory_per_network: int = Field(default=3, ge=1)
+    #: An upload whose body stalls this long between two reads is closed (408).
+    upload_idle_timeout_seconds: float = Field(default=15.0, gt=0)
+    #: An upload that has not arrived whole after this long is closed (408).
+    upload_timeout_seconds: float = Field(default=300.0, gt=0)
+    #: Progress streams open at once in this process: in all, per job, per client network.
+    max_streams: int = Field(default=1000, ge=1)
+    max_streams_per_job: int = Field(default=4, ge=1)
+    max_streams_per_network: int = Field(default=16, ge=1)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
+
+    @property
+    def proxy_hops(self) -> int:
+        """Trusted proxy hops in force (the deprecated boolean counts as one)."""
+        return self.trusted_proxy_hops or (1 if self.trust_forwarded_for else 0)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     log: LogSettings = Field(default_factory=LogSettings)

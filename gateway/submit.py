@@ -18,16 +18,18 @@ import dramatiq
 import structlog
 
 from gateway import metrics
+from gateway.admission import Admission, AdmissionUnavailable, Ticket
 from gateway.errors import unavailable
-from gateway.images import check_output_size, inspect_image
+from gateway.images import ImageFacts, check_output_size, inspect_image
 from gateway.options import parse_options
 from gateway.tokens import new_token
 from shared import ids, keys, lifecycle
 from shared.broker import enqueue_job
+from shared.cost import job_gflop
 from shared.crypto import KeyRing, new_data_key, seal
 from shared.errors import BrokerUnavailable, StorageUnavailable
-from shared.manifest import ClientInfo, ImageInfo, JobManifest, hash_token
-from shared.models import ModelInfo
+from shared.manifest import ClientInfo, ImageInfo, JobManifest, JobOptions, hash_token
+from shared.models import AUTO_MODEL, AUTO_PHOTO_MODEL, ModelInfo
 from shared.retrying import call_with_retries
 from shared.settings import BrokerSettings, JobSettings
 from shared.storage import ObjectStore
@@ -57,6 +59,7 @@ def submit_job(
     max_scale: int,
     face_enhance_available: bool,
     retry_after_seconds: int,
+    admission: Admission | None = None,
     client: ClientInfo | None = None,
     analytics_opt_out: bool = False,
     now: datetime | None = None,
@@ -71,6 +74,7 @@ def submit_job(
     )
     now = now or datetime.now(UTC)
     job_id = ids.new_job_id(int(now.timestamp() * 1000))
+    ticket = _admit(admission, job_id, models, options, facts, client, retry_after_seconds)
     token = new_token(job_id)
     data_key = new_data_key()
     manifest = JobManifest(
@@ -90,13 +94,17 @@ def submit_job(
     # Only ciphertext leaves this process; the plaintext lives in memory until the reply.
     sealed = seal(data_key, file, job_id=job_id, name=keys.INPUT)
     input_key = keys.job_key(job_id, keys.INPUT)
+    priority = ticket.priority if ticket else 0
     try:
         call_with_retries(lambda: store.put(input_key, sealed))
         call_with_retries(lambda: lifecycle.create(store, manifest))
-        call_with_retries(lambda: enqueue_job(broker, broker_settings.queue, job_id))
+        call_with_retries(lambda: enqueue_job(broker, broker_settings.queue, job_id, priority))
     except (StorageUnavailable, BrokerUnavailable) as exc:
         dependency = "broker" if isinstance(exc, BrokerUnavailable) else "storage"
         log.warning("job_not_accepted", dependency=dependency, error=type(exc).__name__)
+        if ticket is not None:
+            with contextlib.suppress(Exception):  # its deadline frees the slot anyway
+                ticket.release()
         # Leave nothing behind that was not accepted (the janitor would catch it at expiry).
         with contextlib.suppress(StorageUnavailable):
             store.delete_many([input_key, keys.job_key(job_id, keys.MANIFEST)])
@@ -109,5 +117,29 @@ def submit_job(
         scale=options.scale,
         input_format=facts.format,
         input_pixels=facts.width * facts.height,
+        priority=priority,
     )
     return SubmittedJob(job_id, token, manifest)
+
+
+def _admit(
+    admission: Admission | None,
+    job_id: str,
+    models: Mapping[str, ModelInfo],
+    options: JobOptions,
+    facts: ImageFacts,
+    client: ClientInfo | None,
+    retry_after_seconds: int,
+) -> Ticket | None:
+    """Price the job and ask admission for it (``model=auto`` is priced as the photo model,
+    the costlier of the two it may pick)."""
+    if admission is None:
+        return None
+    model = models[AUTO_PHOTO_MODEL if options.model == AUTO_MODEL else options.model]
+    gflop = job_gflop(model, facts.width, facts.height, options.scale)
+    try:
+        return admission.admit(
+            network=client.network if client else None, job_id=job_id, gflop=gflop
+        )
+    except AdmissionUnavailable:
+        raise unavailable("admission", retry_after_seconds) from None

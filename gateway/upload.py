@@ -7,6 +7,7 @@ chunk, and the request is refused with 413 as soon as it exceeds the limit.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -17,6 +18,8 @@ from gateway.errors import ApiError
 #: Room for the multipart framing and the small option fields around the file.
 FORM_OVERHEAD_BYTES = 64 * 1024
 MAX_FIELD_BYTES = 1024
+#: RFC 2046 allows boundaries of 1 to 70 characters.
+MAX_BOUNDARY = 70
 MAX_FIELDS = 16
 
 
@@ -103,13 +106,25 @@ async def read_multipart(
     body: AsyncIterator[bytes],
     *,
     max_file_bytes: int,
+    idle_timeout: float = 15.0,
+    total_timeout: float = 300.0,
 ) -> Upload:
-    """Parse a multipart/form-data body into memory; 413 as soon as it is over the limit."""
+    """Parse a multipart/form-data body into memory; 413 as soon as it is over the limit.
+
+    A body that stalls for ``idle_timeout`` seconds, or has not arrived whole after
+    ``total_timeout``, is refused with 408 and its connection closed: a stalled upload would
+    otherwise hold its memory (and one of the process's upload slots) for as long as the
+    client likes.
+    """
     ctype, params = parse_options_header(content_type or "")
     boundary = params.get(b"boundary")
     if ctype != b"multipart/form-data" or not boundary:
         raise ApiError(
             415, "unsupported_media_type", "Send the image as multipart/form-data, field 'file'."
+        )
+    if len(boundary) > MAX_BOUNDARY:
+        raise ApiError(
+            422, "invalid_request", f"The multipart boundary is longer than {MAX_BOUNDARY} bytes."
         )
     max_body = max_file_bytes + FORM_OVERHEAD_BYTES
     if content_length is not None:
@@ -135,7 +150,7 @@ async def read_multipart(
     )  # type: ignore[arg-type]
     received = 0
     try:
-        async for chunk in body:
+        async for chunk in _timed(body, idle_timeout, total_timeout):
             received += len(chunk)
             if received > max_body:
                 raise too_large(max_file_bytes)
@@ -148,3 +163,26 @@ async def read_multipart(
     if collector.upload.file is None:
         raise ApiError(422, "missing_file", "The form has no 'file' part.")
     return collector.upload
+
+
+async def _timed(body: AsyncIterator[bytes], idle: float, total: float) -> AsyncIterator[bytes]:
+    """``body``'s chunks, or a 408 when the next one is slow or the whole is late."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + total
+    chunks = body.__aiter__()
+    while True:
+        wait = min(idle, deadline - loop.time())
+        try:
+            if wait <= 0:
+                raise TimeoutError
+            chunk = await asyncio.wait_for(chunks.__anext__(), timeout=wait)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise ApiError(
+                408,
+                "upload_timeout",
+                "The upload stalled or took too long, and was closed; please send it again.",
+                {"Connection": "close"},
+            ) from None
+        yield chunk

@@ -25,6 +25,8 @@ from shared.settings import BrokerSettings, JobSettings
 
 #: The Dramatiq actor that processes one job; the worker registers it under this name.
 PROCESS_JOB_ACTOR = "process_job"
+#: Job messages carry a RabbitMQ priority from 0 to this (the queue's ``x-max-priority``).
+MAX_PRIORITY = 9
 
 
 class ConfirmingRabbitmqBroker(RabbitmqBroker):
@@ -64,6 +66,7 @@ def build_broker(settings: BrokerSettings, jobs: JobSettings) -> dramatiq.Broker
         broker = ConfirmingRabbitmqBroker(
             url=settings.url.get_secret_value(),
             confirm_delivery=True,
+            max_priority=MAX_PRIORITY,
             dead_letter_ttl_ms=settings.dead_letter_ttl_seconds * 1000,
             middleware=middleware,
         )
@@ -74,15 +77,36 @@ def build_broker(settings: BrokerSettings, jobs: JobSettings) -> dramatiq.Broker
     return broker
 
 
-def enqueue_job(broker: dramatiq.Broker, queue: str, job_id: str) -> None:
-    """Publish the message for ``job_id``; raise BrokerUnavailable unless the broker took it."""
+def enqueue_job(broker: dramatiq.Broker, queue: str, job_id: str, priority: int = 0) -> None:
+    """Publish the message for ``job_id``; raise BrokerUnavailable unless the broker took it.
+
+    ``priority`` (0..MAX_PRIORITY, higher first) orders the RabbitMQ queue; the in-process
+    broker of all-in-one mode serves in arrival order.
+    """
+    options = {"broker_priority": max(0, min(MAX_PRIORITY, priority))}
     message: dramatiq.Message[None] = dramatiq.Message(
-        queue_name=queue, actor_name=PROCESS_JOB_ACTOR, args=(job_id,), kwargs={}, options={}
+        queue_name=queue, actor_name=PROCESS_JOB_ACTOR, args=(job_id,), kwargs={}, options=options
     )
     try:
         broker.enqueue(message)
     except Exception as exc:  # pika raises many unrelated types; all mean "not confirmed"
         raise BrokerUnavailable(type(exc).__name__) from exc
+
+
+def queue_depth(broker: dramatiq.Broker, queue: str) -> int:
+    """Messages waiting in ``queue`` (not counting delayed retries or dead letters)."""
+    try:
+        if isinstance(broker, RabbitmqBroker):
+            # A passive declare answers with the ready-message count; it creates nothing.
+            declared = broker.channel.queue_declare(queue=queue, passive=True)
+            return int(declared.method.message_count)
+        if isinstance(broker, StubBroker):
+            return int(broker.queues[queue].qsize())
+    except Exception as exc:  # pika raises many unrelated types; all mean "not answered"
+        with contextlib.suppress(Exception):
+            del broker.connection  # type: ignore[attr-defined]
+        raise BrokerUnavailable(type(exc).__name__) from exc
+    return 0
 
 
 def ping_broker(broker: dramatiq.Broker, queue: str) -> None:

@@ -6,6 +6,13 @@ swapped between jobs or between input and result). The data key is stored only i
 manifest, wrapped by a service key (KEK) named by a key id, so service keys can be rotated:
 new jobs use the active key, old ones still unwrap with theirs. Once the manifest is deleted,
 any leftover copy of an image (a lagging replica, a backup) cannot be decrypted by anyone.
+
+Objects are sealed in segments of 1 MiB (format ``PUE2``), each with its own nonce (a random
+prefix and the segment's number) and the number and a last-segment flag in its associated
+data, the construction of Hoang, Reyhanitabar, Rogaway and Vizár's STREAM: segments cannot be
+reordered, dropped or cut off unnoticed, and a result can be decrypted while it streams from
+storage to the client, one segment in memory instead of two whole copies. Objects of the
+earlier one-piece format (``PUE1``) still open.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -22,8 +30,14 @@ from pydantic import BaseModel
 from shared.errors import PicUpscalerError
 from shared.settings import CryptoSettings
 
-_MAGIC = b"PUE1"  # PicUpscaler encrypted object, format 1
+_MAGIC_V1 = b"PUE1"  # PicUpscaler encrypted object, one piece
+_MAGIC = b"PUE2"  # PicUpscaler encrypted object, segmented
 _NONCE = 12
+_PREFIX = 8  # random nonce prefix; the last 4 bytes number the segment
+_TAG = 16
+#: Plaintext bytes per segment: the memory a streaming reader holds.
+SEGMENT = 1 << 20
+_HEADER = len(_MAGIC) + 4 + _PREFIX
 
 
 class DecryptionFailed(PicUpscalerError):
@@ -106,20 +120,84 @@ def new_data_key() -> bytes:
 
 
 def seal(data_key: bytes, plaintext: bytes, *, job_id: str, name: str) -> bytes:
-    """Encrypt an object of a job (``name``: input, result) for storage."""
-    nonce = os.urandom(_NONCE)
-    aad = f"{job_id}/{name}".encode()
-    return _MAGIC + nonce + AESGCM(data_key).encrypt(nonce, plaintext, aad)
+    """Encrypt an object of a job (``name``: input, result) for storage, in segments."""
+    prefix = os.urandom(_PREFIX)
+    aead = AESGCM(data_key)
+    count = max(1, -(-len(plaintext) // SEGMENT))
+    parts = [_MAGIC, SEGMENT.to_bytes(4, "big"), prefix]
+    for index in range(count):
+        chunk = plaintext[index * SEGMENT : (index + 1) * SEGMENT]
+        parts.append(_seal_segment(aead, prefix, index, index == count - 1, chunk, job_id, name))
+    return b"".join(parts)
 
 
 def unseal(data_key: bytes, blob: bytes, *, job_id: str, name: str) -> bytes:
     """Decrypt an object sealed by :func:`seal`; DecryptionFailed if anything does not match."""
-    if not blob.startswith(_MAGIC) or len(blob) < len(_MAGIC) + _NONCE + 16:
+    if blob.startswith(_MAGIC_V1):
+        return _unseal_v1(data_key, blob, job_id=job_id, name=name)
+    return b"".join(unseal_stream(data_key, [blob], job_id=job_id, name=name))
+
+
+def unseal_stream(
+    data_key: bytes, chunks: Iterable[bytes], *, job_id: str, name: str
+) -> Iterator[bytes]:
+    """Decrypt a segmented object as its bytes arrive, yielding the plaintext segment by
+    segment; DecryptionFailed (possibly after some output) if anything does not match."""
+    aead = AESGCM(data_key)
+    buffer = bytearray()
+    stream = iter(chunks)
+    while len(buffer) < _HEADER:
+        head = next(stream, None)
+        if head is None:
+            raise DecryptionFailed("not a sealed object")
+        buffer += head
+    if bytes(buffer[: len(_MAGIC)]) != _MAGIC:
         raise DecryptionFailed("not a sealed object")
-    nonce = blob[len(_MAGIC) : len(_MAGIC) + _NONCE]
+    size = int.from_bytes(buffer[len(_MAGIC) : len(_MAGIC) + 4], "big") + _TAG
+    prefix = bytes(buffer[len(_MAGIC) + 4 : _HEADER])
+    del buffer[:_HEADER]
+    index = 0
+    chunk: bytes | None = b""
+    while chunk is not None:
+        buffer += chunk
+        # A segment is known not to be the last one only once bytes follow it.
+        while len(buffer) > size:
+            yield _open_segment(aead, prefix, index, False, bytes(buffer[:size]), job_id, name)
+            del buffer[:size]
+            index += 1
+        chunk = next(stream, None)
+    yield _open_segment(aead, prefix, index, True, bytes(buffer), job_id, name)
+
+
+def _aad(job_id: str, name: str, index: int, last: bool) -> bytes:
+    return f"{job_id}/{name}|{index}|{int(last)}".encode()
+
+
+def _seal_segment(
+    aead: AESGCM, prefix: bytes, index: int, last: bool, chunk: bytes, job_id: str, name: str
+) -> bytes:
+    return aead.encrypt(prefix + index.to_bytes(4, "big"), chunk, _aad(job_id, name, index, last))
+
+
+def _open_segment(
+    aead: AESGCM, prefix: bytes, index: int, last: bool, chunk: bytes, job_id: str, name: str
+) -> bytes:
+    try:
+        return aead.decrypt(
+            prefix + index.to_bytes(4, "big"), chunk, _aad(job_id, name, index, last)
+        )
+    except (InvalidTag, ValueError) as exc:
+        raise DecryptionFailed("the object does not decrypt") from exc
+
+
+def _unseal_v1(data_key: bytes, blob: bytes, *, job_id: str, name: str) -> bytes:
+    """The one-piece format written before segments (objects stored at most a day)."""
+    if len(blob) < len(_MAGIC_V1) + _NONCE + _TAG:
+        raise DecryptionFailed("not a sealed object")
+    nonce = blob[len(_MAGIC_V1) : len(_MAGIC_V1) + _NONCE]
     aad = f"{job_id}/{name}".encode()
     try:
-        return AESGCM(data_key).decrypt(nonce, blob[len(_MAGIC) + _NONCE :], aad)
+        return AESGCM(data_key).decrypt(nonce, blob[len(_MAGIC_V1) + _NONCE :], aad)
     except InvalidTag as exc:
         raise DecryptionFailed("the object does not decrypt") from exc
 

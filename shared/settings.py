@@ -98,6 +98,35 @@ class AnalyticsSettings(BaseSettings):
     flush_seconds: float = Field(default=60.0, gt=0)
 
 
+class AdmissionSettings(BaseSettings):
+    """What one client network may ask of the fleet (``ADMISSION_``), and the fleet's backlog.
+
+    A network is an IPv4 /24 or an IPv6 /48. The state is shared by every gateway replica and
+    worker through Redis (``ADMISSION_REDIS_URL``); unset (all-in-one), it lives in memory.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ADMISSION_", extra="ignore")
+
+    redis_url: SecretStr | None = None
+    #: Prefix of every Redis key (several deployments may share one Redis).
+    redis_key_prefix: str = "picupscaler"
+    #: Uploads per network per minute (0: no limit), checked before the body is read.
+    uploads_per_minute: int = Field(default=30, ge=0)
+    #: Privacy exports per network per minute (0: no limit): each reads up to 20 manifests.
+    exports_per_minute: int = Field(default=10, ge=0)
+    #: Model work per network per window, in TFLOP (x4plus on a 512x512 photo is 9.4). The
+    #: default admits about two of the costliest jobs the limits allow (574 TFLOP each).
+    work_budget_tflop: float = Field(default=1200.0, gt=0)
+    work_window_seconds: int = Field(default=3600, ge=1)
+    #: Jobs one network may have queued or running at once.
+    max_in_flight_per_network: int = Field(default=4, ge=1)
+    #: Messages waiting in the job queue beyond which every upload is refused (503).
+    max_backlog: int = Field(default=1000, ge=1)
+    #: A job stops counting as in flight this long after acceptance, even if no worker said it
+    #: was done (a worker that died): above the longest queue wait plus the retries' time.
+    in_flight_ttl_seconds: int = Field(default=7200, ge=60)
+
+
 class LogSettings(BaseSettings):
     """Logging: console lines for people, JSON for log shippers."""
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.env import RABBITMQ_URL, skip_or_fail
+from tests.support.env import RABBITMQ_URL, REDIS_URL, skip_or_fail
 from tests.support.net import free_port, port_open, wait_http_ok
 from tests.support.processes import Service
 from tests.support.storage import s3_service_env
@@ -20,6 +20,14 @@ def rabbitmq_url() -> str:
     if not port_open("127.0.0.1", 5672):
         skip_or_fail("RabbitMQ is not reachable on 127.0.0.1:5672")
     return RABBITMQ_URL
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The URL of a reachable Redis (admission state); skip (locally) or fail (CI) without."""
+    if not port_open("127.0.0.1", 6379):
+        skip_or_fail("Redis is not reachable on 127.0.0.1:6379")
+    return REDIS_URL
 
 
 @pytest.fixture(scope="session")

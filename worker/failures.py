@@ -20,6 +20,7 @@ again, to be retried on another worker.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import dramatiq
@@ -30,6 +31,7 @@ from dramatiq.middleware import Shutdown, TimeLimitExceeded
 from shared import lifecycle
 from shared.deletion import delete_images
 from shared.errors import StorageUnavailable
+from shared.inflight import network_key
 from shared.manifest import JobError, JobManifest
 from shared.retrying import call_with_retries
 from shared.states import JobStatus
@@ -103,6 +105,9 @@ def fail_job(ctx: JobContext, job_id: str, failure: JobFailed) -> None:
     except StorageUnavailable:
         # Shredded already (no data key); the janitor deletes the ciphertext at expiry.
         log.warning("failed_job_images_not_deleted")
+    if ctx.in_flight is not None and done.manifest.client is not None:
+        with contextlib.suppress(Exception):  # Redis down: the entry's deadline frees it
+            ctx.in_flight.remove(network_key(done.manifest.client.network), job_id)
     model = done.manifest.options.model
     metrics.JOBS_FINISHED.labels(model, "failed").inc()
     metrics.JOB_FAILURES.labels(failure.code).inc()

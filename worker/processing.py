@@ -29,6 +29,7 @@ from shared.analytics import Analytics
 from shared.crypto import DecryptionFailed, KeyRing, seal, unseal
 from shared.errors import ObjectNotFound, StorageUnavailable
 from shared.failpoints import failpoint
+from shared.inflight import InFlight, network_key
 from shared.manifest import ImageInfo, JobManifest, JobReport, ModelWeights
 from shared.states import JobStatus
 from shared.storage import ObjectStore
@@ -77,18 +78,23 @@ class JobContext:
     time_limit_seconds: float | None = None
     #: Write progress to the manifest at most this often (each write is a storage PUT).
     progress_interval_seconds: float = 1.0
+    #: Jobs in flight per client network (admission): a finished job leaves it.
+    in_flight: InFlight | None = None
 
 
 def process_job(*, job_id: str, ctx: JobContext) -> Outcome:
     """Run one job to its end; raise :class:`worker.errors.JobFailed` or a transient error."""
     structlog.contextvars.bind_contextvars(job_id=job_id)
     outcome = "error"
+    job = _Job(ctx, job_id)
     try:
-        result = _Job(ctx, job_id).run()
+        result = job.run()
         outcome = result.value
+        job.leave_flight()
         return result
     except JobFailed as failure:
-        outcome = failure.code
+        outcome = failure.code  # final: the failure middleware records it
+        job.leave_flight()
         raise
     finally:
         log.info("job_finished", outcome=outcome)  # one line per attempt, always
@@ -102,6 +108,8 @@ class _Job:
     tracked: lifecycle.Tracked | None = None
     #: Keys this attempt wrote (or began to write): removed if the job turns out deleted.
     written: list[str] = field(default_factory=list)
+    #: The client network the job counts against in admission (read with the manifest).
+    network: str | None = None
     started: float = field(default_factory=time.perf_counter)
 
     def run(self) -> Outcome:
@@ -111,6 +119,7 @@ class _Job:
             log.info("job_skipped", reason="deleted")
             return Outcome.DELETED
         manifest = tracked.manifest
+        self.network = manifest.client.network if manifest.client else None
         if manifest.expires_at <= datetime.now(UTC):
             log.info("job_skipped", reason="expired")
             return Outcome.EXPIRED
@@ -248,6 +257,12 @@ class _Job:
         sealed = seal(self._data_key(), encoded, job_id=self.job_id, name=keys.RESULT)
         self.written.append(key)  # before the write: a partial upload is ours to remove too
         self.ctx.store.put(key, sealed, "application/octet-stream")
+
+    def leave_flight(self) -> None:
+        """The job no longer counts against its network's jobs in flight."""
+        if self.ctx.in_flight is not None:
+            with contextlib.suppress(Exception):  # Redis down: the entry's deadline frees it
+                self.ctx.in_flight.remove(network_key(self.network), self.job_id)
 
     # -- guarded writes and checks --------------------------------------------------------
 

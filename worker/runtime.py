@@ -16,6 +16,7 @@ from shared.analytics import Analytics
 from shared.broker import PROCESS_JOB_ACTOR, build_broker
 from shared.crypto import KeyRing
 from shared.formats import apply_pixel_limit
+from shared.inflight import InFlight, open_in_flight
 from shared.storage import open_store
 from worker.failures import PERMANENT, JobFailures
 from worker.models import ModelPool
@@ -48,10 +49,12 @@ def build_runtime(
     settings: WorkerSettings,
     broker: dramatiq.Broker | None = None,
     models: ModelProvider | None = None,
+    in_flight: InFlight | None = None,
 ) -> WorkerRuntime:
     """Load the models, register the actor and build a one-thread, prefetch-1 Dramatiq worker.
 
-    ``models`` replaces the real model pool (tests run the whole runtime on a tiny network).
+    ``models`` replaces the real model pool (tests run the whole runtime on a tiny network);
+    ``in_flight`` is the admission state all-in-one mode shares with its gateway.
     """
     broker = broker or build_broker(settings.broker, settings.jobs)
     store = open_store(settings.storage, settings.storage.jobs_bucket)
@@ -76,6 +79,7 @@ def build_runtime(
         # A little under Dramatiq's TimeLimit, so the clean stop between tiles comes first.
         time_limit_seconds=settings.broker.time_limit_seconds * 0.95,
         progress_interval_seconds=settings.progress_interval_seconds,
+        in_flight=in_flight or open_in_flight(settings.admission),
     )
 
     def run_job(job_id: str) -> None:

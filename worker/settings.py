@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.settings import (
     DEFAULT_DATA_DIR,
+    AdmissionSettings,
     AnalyticsSettings,
     BrokerSettings,
     CryptoSettings,
@@ -57,6 +58,8 @@ class WorkerSettings(BaseSettings):
     #: Operator models (``MODEL_DIR``): BasicSR checkpoints named <name>-x<scale>.pth|.safetensors.
     models: ModelDirSettings = Field(default_factory=ModelDirSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    #: Only ``ADMISSION_REDIS_URL``: a finished job leaves its network's jobs in flight.
+    admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     log: LogSettings = Field(default_factory=LogSettings)

@@ -11,13 +11,14 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from gateway import metrics
-from gateway.deps import AuthorisedJob, Client, UploadForm, no_store
+from gateway.deps import AuthorisedJob, Client, SameSiteOnly, UploadForm, no_store
 from gateway.errors import not_found, unavailable
-from gateway.events import status_stream
-from gateway.results import read_result
+from gateway.events import open_stream_slot, status_stream
+from gateway.results import open_result
 from gateway.schemas import DeletionReceipt, JobAccepted, JobView, error_responses
 from gateway.services import ServicesDep
 from shared.deletion import delete_job
@@ -54,7 +55,8 @@ UPLOAD_SCHEMA: dict[str, Any] = {
     "",
     status_code=202,
     openapi_extra=UPLOAD_SCHEMA,
-    responses=error_responses(413, 415, 422, 429, 503),
+    dependencies=[SameSiteOnly],
+    responses=error_responses(403, 408, 413, 415, 422, 429, 503),
 )
 async def create_job(
     upload: UploadForm, client: Client, services: ServicesDep, response: Response
@@ -79,31 +81,33 @@ async def get_job(manifest: AuthorisedJob) -> JobView:
 
 @router.get(
     "/{job_id}/result",
-    response_class=Response,
+    response_class=StreamingResponse,
     responses={
         200: {"content": {fmt.media_type: {} for fmt in OUTPUT_FORMATS.values()}},
         **error_responses(404, 409, 503),
     },
 )
-async def get_result(manifest: AuthorisedJob, services: ServicesDep) -> Response:
-    """The result image, to the token holder only, never cached."""
-    result = await run_in_threadpool(read_result, services, manifest)
-    return Response(result.data, media_type=result.media_type, headers=result.headers)
+async def get_result(manifest: AuthorisedJob, services: ServicesDep) -> StreamingResponse:
+    """The result image, to the token holder only, never cached; decrypted as it streams."""
+    result = await run_in_threadpool(open_result, services, manifest)
+    return StreamingResponse(result.chunks, media_type=result.media_type, headers=result.headers)
 
 
 @router.get(
     "/{job_id}/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}, **error_responses(404, 503)},
+    responses={200: {"content": {"text/event-stream": {}}}, **error_responses(404, 429, 503)},
 )
 async def job_events(
-    manifest: AuthorisedJob, request: Request, services: ServicesDep
+    manifest: AuthorisedJob, client: Client, request: Request, services: ServicesDep
 ) -> StreamingResponse:
-    """Progress as Server-Sent Events until the job finishes."""
+    """Progress as Server-Sent Events until the job finishes (streams are capped)."""
+    release = open_stream_slot(services, manifest.id, client.info.network)
     return StreamingResponse(
-        status_stream(services, manifest, request),
+        status_stream(services, manifest, request, release),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store"},
+        background=BackgroundTask(release),
     )
 
 

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from gateway.deps import BearerToken, no_store
+from gateway.admission import AdmissionUnavailable
+from gateway.deps import BearerToken, Client, no_store
 from gateway.errors import ApiError, unavailable
 from gateway.schemas import error_responses
 from gateway.services import ServicesDep
@@ -20,7 +21,9 @@ from shared.manifest import token_matches
 from shared.states import JobStatus
 
 router = APIRouter(prefix="/v1/privacy", tags=["privacy"], dependencies=[Depends(no_store)])
-MAX_TOKENS = 100
+#: Tokens per export request: each costs a storage read, so a request of made-up tokens is
+#: bounded; a person with more jobs asks in several requests (exports are rate-limited).
+MAX_TOKENS = 20
 
 
 def presented_tokens(
@@ -35,9 +38,9 @@ def presented_tokens(
     return list(dict.fromkeys(tokens))
 
 
-@router.get("/export", responses=error_responses(401, 422, 503))
+@router.get("/export", responses=error_responses(401, 422, 429, 503))
 async def export(
-    tokens: Annotated[list[str], Depends(presented_tokens)], services: ServicesDep
+    tokens: Annotated[list[str], Depends(presented_tokens)], client: Client, services: ServicesDep
 ) -> JSONResponse:
     """Everything stored about the jobs whose tokens are presented, as JSON.
 
@@ -53,6 +56,10 @@ async def export(
         )
     if len(tokens) > MAX_TOKENS:
         raise ApiError(422, "too_many_tokens", f"Present at most {MAX_TOKENS} tokens at once.")
+    try:
+        services.admission.check_export_rate(client.info.network)
+    except AdmissionUnavailable:
+        raise unavailable("admission", services.settings.retry_after_seconds) from None
     jobs: list[dict[str, Any]] = []
     unknown = 0
     now = datetime.now(UTC)

@@ -55,6 +55,9 @@ class ObjectStore(Protocol):
     def get(self, key: str) -> bytes:
         """Return the object's bytes; raise ObjectNotFound when it does not exist."""
 
+    def get_stream(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """The object's bytes in chunks, read as they are consumed (ObjectNotFound at once)."""
+
     def get_versioned(self, key: str) -> Versioned:
         """Return the object's bytes and entity tag; raise ObjectNotFound when it is missing."""
 

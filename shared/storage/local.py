@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from shared.errors import ObjectNotFound, PreconditionFailed, StorageUnavailable
 from shared.failpoints import failpoint
@@ -81,6 +82,15 @@ class LocalStore:
             yield
         finally:
             os.close(fd)  # closing releases the lock
+
+    def get_stream(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        try:
+            handle = open(self._path(key), "rb")  # noqa: SIM115 - closed by the generator
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(key) from exc
+        except OSError as exc:
+            raise StorageUnavailable(str(exc)) from exc
+        return _chunks(handle, chunk_size)
 
     def get_versioned(self, key: str) -> Versioned:
         data = self.get(key)
@@ -183,6 +193,12 @@ class LocalStore:
     def set_expiry_backstop(self, prefix: str, days: int) -> None:
         # A directory has no lifecycle rules; the janitor's sweep is the only mechanism.
         return None
+
+
+def _chunks(handle: BinaryIO, size: int) -> Iterator[bytes]:
+    with handle:
+        while chunk := handle.read(size):
+            yield chunk
 
 
 def _etag(data: bytes) -> str:

@@ -100,6 +100,11 @@ class S3Store:
         self.client.put_object(self.bucket, key, stream, len(data), content_type)
 
     @_translated
+    def get_stream(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        response = self.client.get_object(self.bucket, key)  # a missing key raises here
+        return _translate_stream(_read_chunks(response, chunk_size))
+
+    @_translated
     def get_versioned(self, key: str) -> Versioned:
         response = self.client.get_object(self.bucket, key)
         try:
@@ -213,6 +218,22 @@ class S3Store:
             ),
         )
         self.client.set_bucket_lifecycle(self.bucket, LifecycleConfig([rule]))
+
+
+def _read_chunks(response: urllib3.BaseHTTPResponse, size: int) -> Iterator[bytes]:
+    try:
+        yield from response.stream(size)
+    finally:
+        response.close()
+        response.release_conn()
+
+
+def _translate_stream(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """A streamed body whose transport errors become StorageUnavailable too."""
+    try:
+        yield from chunks
+    except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
+        raise StorageUnavailable(type(exc).__name__) from exc
 
 
 class _PartWatch(io.BytesIO):

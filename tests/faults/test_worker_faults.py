@@ -105,6 +105,8 @@ def test_poison_input_fails_after_bounded_attempts_and_worker_stays_up(
         time.sleep(0.3)
     assert manifest["status"] == "failed" and manifest["error"]["code"] == "undecodable_image"
     assert manifest["attempts"] <= 3
+    # The failure middleware logs job_failed once the images are deleted (after the status).
+    stack.workers[0].wait_for_log("job_failed", 60)
     assert store.stat(keys.job_key(job_id, keys.INPUT)) is None  # failed: image deleted now
 
     # The worker is alive and still serves the next job.

@@ -25,6 +25,7 @@ from tests.hostile.corpus import (
     MAX_UPLOAD_BYTES,
     Entry,
 )
+from tests.support.env import UNLIMITED_ADMISSION
 
 #: A job the gateway accepted leaves exactly these objects: the sealed input and the manifest.
 OBJECTS_PER_JOB = 2
@@ -45,7 +46,7 @@ def gateway_settings(root: Path) -> GatewaySettings:
             max_input_pixels=MAX_INPUT_PIXELS,
             max_output_pixels=MAX_OUTPUT_PIXELS,
         ),
-        rate_limit_per_minute=0,
+        admission=UNLIMITED_ADMISSION,
         face_enhance_available=False,
         max_scale=8,
     )

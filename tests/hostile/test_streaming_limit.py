@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.hostile.corpus import BOUNDARY, MULTIPART, PNG_SIGNATURE
+from tests.support.env import UNLIMITED_ADMISSION_ENV
 from tests.support.net import free_port, http, wait_http_ok
 from tests.support.processes import Service
 
@@ -34,7 +35,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Pat
     port = free_port()
     env = {
         "GATEWAY_PORT": str(port),
-        "GATEWAY_RATE_LIMIT_PER_MINUTE": "0",
+        **UNLIMITED_ADMISSION_ENV,
         "STORAGE_BACKEND": "local",
         "STORAGE_LOCAL_DIR": str(root / "storage"),
         "CRYPTO_LOCAL_KEY_FILE": str(root / "k"),

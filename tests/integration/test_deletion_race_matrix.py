@@ -29,7 +29,7 @@ from shared import ids, keys
 from shared.audit import AuditRecord, read_records
 from shared.storage import ObjectStore, open_store
 from shared.storage.local import LocalStore
-from tests.support.env import MODEL_CACHE, REPO
+from tests.support.env import MODEL_CACHE, REPO, UNLIMITED_ADMISSION_ENV
 from tests.support.failpoints import Failpoints
 from tests.support.net import free_port, http, multipart, wait_http_ok
 from tests.support.photos import photo
@@ -117,7 +117,7 @@ def common_env(failpoints: Failpoints, deleter: str) -> dict[str, str]:
         "WORKER_TILE_BATCH": "1",
         "WORKER_PROGRESS_INTERVAL_SECONDS": "0",  # progress written after every tile
         "WORKER_DEVICE": "cpu",
-        "GATEWAY_RATE_LIMIT_PER_MINUTE": "0",
+        **UNLIMITED_ADMISSION_ENV,
         "JANITOR_LIFECYCLE_BACKSTOP": "false",
     }
     if deleter == "janitor":

@@ -15,6 +15,14 @@ REPO = Path(__file__).resolve().parents[2]
 MODEL_CACHE = REPO / "var" / "test-model-cache"
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 REDIS_URL = "redis://127.0.0.1:6379/0"
+#: Admission that lets every upload in: for tests whose subject is something else (the loopback
+#: clients of a test all come from one network). Admission itself is tested with its limits.
+UNLIMITED_ADMISSION: dict[str, object] = {
+    "uploads_per_minute": 0,
+    "max_in_flight_per_network": 1_000_000,
+    "work_budget_tflop": 1e12,
+}
+UNLIMITED_ADMISSION_ENV = {f"ADMISSION_{k.upper()}": str(v) for k, v in UNLIMITED_ADMISSION.items()}
 #: Under CI=true every test must run: a missing service fails instead of skipping.
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -8,9 +8,11 @@ import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Mapping
+from http.client import HTTPConnection
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -34,15 +36,42 @@ def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
 
 
 def http(
-    method: str, url: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    *,
+    source: str | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
-    """A plain HTTP call; returns status, lower-cased headers and body."""
+    """A plain HTTP call; returns status, lower-cased headers and body.
+
+    ``source`` binds the client socket to a loopback address, so a test can play a client of
+    another network (127.0.1.1 is in another /24 than 127.0.0.1).
+    """
+    if source is not None:
+        return _http_from(source, method, url, body, headers or {})
     req = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
     try:
         with urllib.request.urlopen(req, timeout=60) as resp:
             return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
     except urllib.error.HTTPError as err:
         return err.code, {k.lower(): v for k, v in err.headers.items()}, err.read()
+
+
+def _http_from(
+    source: str, method: str, url: str, body: bytes | None, headers: Mapping[str, str]
+) -> tuple[int, dict[str, str], bytes]:
+    parts = urllib.parse.urlsplit(url)
+    conn = HTTPConnection(
+        parts.hostname or "127.0.0.1", parts.port, timeout=60, source_address=(source, 0)
+    )
+    try:
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        conn.request(method, path, body=body, headers=dict(headers))
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
 
 
 def wait_http_ok(url: str, timeout: float, service: Service | None = None) -> None:

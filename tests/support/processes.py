@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
-from tests.support.env import MODEL_CACHE, REPO
+from tests.support.env import MODEL_CACHE, REPO, UNLIMITED_ADMISSION_ENV
 from tests.support.net import free_port, wait_http_ok
 from tests.support.storage import random_keys_env
 
@@ -100,7 +100,7 @@ class Stack:
             "WORKER_TILE_SIZE": "128",
             "JANITOR_INTERVAL_SECONDS": "2",
             "CRYPTO_KEYS": random_keys_env(),
-            "GATEWAY_RATE_LIMIT_PER_MINUTE": "0",
+            **UNLIMITED_ADMISSION_ENV,
             **(env or {}),
         }
         self.workers: list[Service] = []

@@ -9,6 +9,7 @@ from PIL import Image
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
+from tests.support.env import UNLIMITED_ADMISSION
 
 
 @pytest.fixture
@@ -18,6 +19,7 @@ def settings(tmp_path: Path) -> GatewaySettings:
         jobs={"max_upload_bytes": 200_000, "max_input_pixels": 250_000},
         crypto={"local_key_file": tmp_path / "keys" / "service.key"},
         analytics_token="operator-secret",
+        admission=UNLIMITED_ADMISSION,  # one TestClient is one network; admission has its tests
     )
 
 

@@ -41,13 +41,13 @@ def test_only_minimised_technical_information_is_kept(tmp_path: Path) -> None:
     settings = GatewaySettings(
         storage={"local_dir": tmp_path / "s"},
         crypto={"local_key_file": tmp_path / "k"},
-        trust_forwarded_for=True,
+        trusted_proxy_hops=2,  # a CDN, then the ingress: each appended the address it saw
     )
     client = TestClient(create_app(settings))
     job = upload(
         client,
         {
-            "X-Forwarded-For": "8.8.8.8, 10.0.0.1",
+            "X-Forwarded-For": "192.0.2.66, 8.8.8.8, 10.0.0.1",  # the first one the client wrote
             "User-Agent": IPHONE,
             "Referer": "https://forum.example/thread/123?user=alice",
         },
@@ -58,6 +58,7 @@ def test_only_minimised_technical_information_is_kept(tmp_path: Path) -> None:
     assert client_info["browser"] == "Mobile Safari" and client_info["device_class"] == "mobile"
     assert client_info["referrer_origin"] == "https://forum.example"
     assert "8.8.8.8" not in raw and "alice" not in raw and "thread" not in raw
+    assert "192.0.2" not in raw
     assert job["token"] not in raw
 
 
@@ -124,8 +125,8 @@ def test_uploads_are_rate_limited_per_network(tmp_path: Path) -> None:
     settings = GatewaySettings(
         storage={"local_dir": tmp_path / "s"},
         crypto={"local_key_file": tmp_path / "k"},
-        trust_forwarded_for=True,
-        rate_limit_per_minute=3,
+        trusted_proxy_hops=1,
+        admission={"uploads_per_minute": 3},
     )
     client = TestClient(create_app(settings))
     same_net = [{"X-Forwarded-For": f"203.0.113.{n}"} for n in (1, 2, 3, 4)]

@@ -70,3 +70,36 @@ def test_bad_key_configuration_is_refused() -> None:
         KeyRing({}, None)
     with pytest.raises(ValueError):
         KeyRing.from_settings(CryptoSettings(keys=key_line("k1"), active_key_id="k9"))
+
+
+def test_segments_stream_in_any_chunking_and_cannot_be_cut_or_reordered() -> None:
+    from shared.crypto import SEGMENT, unseal_stream
+
+    key = new_data_key()
+    plain = os.urandom(2 * SEGMENT + 12345)
+    blob = seal(key, plain, job_id="job", name="result")
+    for size in (1, 7, 4096, SEGMENT + 16, len(blob)):
+        chunks = [blob[i : i + size] for i in range(0, len(blob), size)]
+        parts = list(unseal_stream(key, chunks, job_id="job", name="result"))
+        assert b"".join(parts) == plain and len(parts) == 3
+    header, seg = 16, SEGMENT + 16
+    first, second = blob[header : header + seg], blob[header + seg : header + 2 * seg]
+    attacks = {
+        "cut after a whole segment": blob[: header + 2 * seg],
+        "last segment dropped and the rest kept": blob[: header + seg],
+        "two segments swapped": blob[:header] + second + first + blob[header + 2 * seg :],
+        "one byte short": blob[:-1],
+    }
+    for what, forged in attacks.items():
+        with pytest.raises(DecryptionFailed):
+            unseal(key, forged, job_id="job", name="result")
+            pytest.fail(what)
+
+
+def test_objects_of_the_one_piece_format_still_open() -> None:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    key, nonce = new_data_key(), os.urandom(12)
+    old = b"PUE1" + nonce + AESGCM(key).encrypt(nonce, b"yesterday's upload", b"job/input")
+    assert unseal(key, old, job_id="job", name="input") == b"yesterday's upload"
+    assert unseal(key, seal(key, b"", job_id="j", name="n"), job_id="j", name="n") == b""
