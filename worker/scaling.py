@@ -19,12 +19,15 @@ The rule, as :func:`plan_passes` and :func:`upscale_to` apply it:
 4. **A final Lanczos to the exact size** (W*requested x H*requested) absorbs the rounding of
    intermediate sizes. Lanczos is only used to shrink or to fix a pixel of rounding: the
    model does all of the enlarging, since interpolating upwards would only blur.
-5. **One pass that overshoots runs in bands.** x1 with a x4 model would otherwise hold a
-   model output 16 times the size of the result. Horizontal bands of the input, each with
-   ``BAND_CONTEXT`` rows of context above and below (like the engine's tile overlap), are
-   upscaled and shrunk one at a time, and only the band's rows are kept: the worker holds the
-   result plus one band (at most ``BAND_PIXELS`` model pixels), and the output equals the
-   whole-image path except where the context is too short for the network (seam-test level).
+5. **One pass that overshoots runs in 2-D tiles.** x1 with a x4 model would otherwise hold a
+   model output 16 times the size of the result. Tiles of the input with ``TILE_CONTEXT``
+   pixels of context on every side that is not an image edge (like the engine's tile
+   overlap), laid out by :mod:`worker.pass_tiles`, are upscaled and shrunk one at a time, and
+   only each tile's core is kept: the worker holds the result plus one tile (at most
+   ``TILE_PIXELS`` model pixels), the model sees at most ~1.06x the input pixels of the
+   whole-image path (:func:`model_work`; row bands of a wide image cost ~32x), and the output
+   equals the whole-image path except where the context is too short for the network
+   (seam-test level).
 """
 
 from __future__ import annotations
@@ -36,12 +39,23 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-__all__ = ["SupportsUpscale", "lanczos", "pass_weights", "plan_passes", "upscale_to"]
+from worker.pass_tiles import TileLayout, plan_tiles
+
+__all__ = [
+    "SupportsUpscale",
+    "lanczos",
+    "model_work",
+    "overshoot_tiles",
+    "pass_weights",
+    "plan_passes",
+    "upscale_to",
+    "whole_image_work",
+]
 
 #: Largest model output (pixels) held at once for a pass that overshoots the request.
-BAND_PIXELS = 16_000_000
-#: Input rows of context above and below each band (the engine's default tile overlap).
-BAND_CONTEXT = 16
+TILE_PIXELS = 16_000_000
+#: Input pixels of context around each tile's core (the engine's default tile overlap).
+TILE_CONTEXT = 16
 
 
 class SupportsUpscale(Protocol):
@@ -96,12 +110,63 @@ def _size_before(width: int, height: int, requested: int, rest: int) -> tuple[in
     return max(1, round(width * requested / rest)), max(1, round(height * requested / rest))
 
 
+def _pass_sizes(
+    width: int, height: int, requested: int, scales: Sequence[int]
+) -> list[tuple[int, int]]:
+    """Input size (width, height) of each pass: each later pass starts shrunk (rule 3)."""
+    sizes = [(width, height)]
+    for k in range(1, len(scales)):
+        grown = (sizes[-1][0] * scales[k - 1], sizes[-1][1] * scales[k - 1])
+        target = _size_before(width, height, requested, math.prod(scales[k:]))
+        sizes.append(target if target[0] <= grown[0] and target[1] <= grown[1] else grown)
+    return sizes
+
+
 def pass_weights(scales: Sequence[int], requested: int) -> list[float]:
     """Relative cost of each pass (its input pixels, the first pass counting 1)."""
     weights = [1.0]
     for k in range(1, len(scales)):
         weights.append((requested / math.prod(scales[k:])) ** 2)
     return weights
+
+
+def _overshoots(scales: Sequence[int], requested: int) -> bool:
+    """Whether the plan is one pass larger than the request (run in tiles, rule 5)."""
+    return len(scales) == 1 and scales[0] > requested
+
+
+def overshoot_tiles(
+    width: int, height: int, scale: int, tile_pixels: int = TILE_PIXELS
+) -> TileLayout:
+    """The tiles of an overshooting ``scale`` pass over a ``width`` x ``height`` input."""
+    return plan_tiles(height, width, max(1, tile_pixels // (scale * scale)), TILE_CONTEXT)
+
+
+def whole_image_work(width: int, height: int, requested: int, scales: Sequence[int]) -> int:
+    """Model work of the result: input pixels the planned passes need, each fed once.
+
+    That is what the whole-image path feeds the model (the engine's own tile overlap comes on
+    top, the same in every path): the reference the tiles of rule 5 are measured against.
+    """
+    return sum(w * h for w, h in _pass_sizes(width, height, requested, scales))
+
+
+def model_work(
+    width: int,
+    height: int,
+    requested: int,
+    scales: Sequence[int],
+    *,
+    tile_pixels: int = TILE_PIXELS,
+) -> int:
+    """Input pixels :func:`upscale_to` feeds the model for this job, tile context included.
+
+    ``scales`` is the pass plan (:func:`plan_passes`). The engine's own tile overlap inside each
+    call is not counted (it is the same per pixel whichever path calls it).
+    """
+    if _overshoots(scales, requested):
+        return overshoot_tiles(width, height, scales[0], tile_pixels).work
+    return whole_image_work(width, height, requested, scales)
 
 
 def upscale_to(
@@ -111,7 +176,7 @@ def upscale_to(
     *,
     progress: Callable[[float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    band_pixels: int = BAND_PIXELS,
+    tile_pixels: int = TILE_PIXELS,
 ) -> np.ndarray:
     """Run ``upscalers`` (one per planned pass) and return exactly ``requested`` times ``image``.
 
@@ -120,20 +185,19 @@ def upscale_to(
     if not upscalers:
         raise ValueError("at least one model pass is needed")
     height, width = image.shape[:2]
-    if len(upscalers) == 1 and upscalers[0].scale > requested:
-        return _overshooting_pass(
-            image, requested, upscalers[0], band_pixels, progress=progress, should_stop=should_stop
-        )
     scales = [u.scale for u in upscalers]
+    if _overshoots(scales, requested):
+        layout = overshoot_tiles(width, height, scales[0], tile_pixels)
+        return _tiled_pass(
+            image, requested, upscalers[0], layout, progress=progress, should_stop=should_stop
+        )
     weights = pass_weights(scales, requested)
     total, done = sum(weights), 0.0
     current = image
-    for k, upscaler in enumerate(upscalers):
-        if k > 0:
-            target = _size_before(width, height, requested, math.prod(scales[k:]))
-            cur_h, cur_w = current.shape[:2]
-            if target[0] <= cur_w and target[1] <= cur_h:
-                current = lanczos(current, target)
+    for k, (upscaler, size) in enumerate(
+        zip(upscalers, _pass_sizes(width, height, requested, scales), strict=True)
+    ):
+        current = lanczos(current, size)
         current = upscaler.upscale(
             current,
             progress=_span(progress, done / total, weights[k] / total),
@@ -152,26 +216,31 @@ def _span(
     return lambda fraction: progress(start + width * fraction)
 
 
-def _overshooting_pass(
+def _tiled_pass(
     image: np.ndarray,
     requested: int,
     upscaler: SupportsUpscale,
-    band_pixels: int,
+    layout: TileLayout,
     *,
     progress: Callable[[float], None] | None,
     should_stop: Callable[[], bool] | None,
 ) -> np.ndarray:
-    """One model pass larger than ``requested``, shrunk by Lanczos band by band (rule 5)."""
+    """One model pass larger than ``requested``, shrunk by Lanczos tile by tile (rule 5)."""
     height, width = image.shape[:2]
-    scale = upscaler.scale
-    rows = max(1, band_pixels // max(1, width * scale * scale) - 2 * BAND_CONTEXT)
-    out = np.empty((height * requested, width * requested, 3), np.uint8)
-    for y0 in range(0, height, rows):
-        y1 = min(height, y0 + rows)
-        a, b = max(0, y0 - BAND_CONTEXT), min(height, y1 + BAND_CONTEXT)
-        step = _span(progress, y0 / height, (y1 - y0) / height)
-        band = upscaler.upscale(image[a:b], progress=step, should_stop=should_stop)
-        # Integer band edges in both spaces keep Pillow's sample positions those of one resize.
-        shrunk = lanczos(band, (width * requested, (b - a) * requested))
-        out[y0 * requested : y1 * requested] = shrunk[(y0 - a) * requested : (y1 - a) * requested]
+    r = requested
+    out = np.empty((height * r, width * r, 3), np.uint8)
+    total, done = layout.work, 0
+    for (ya, yb), (y0, y1) in zip(layout.rows.fed, layout.rows.kept, strict=True):
+        for (xa, xb), (x0, x1) in zip(layout.cols.fed, layout.cols.kept, strict=True):
+            work = (yb - ya) * (xb - xa)
+            step = _span(progress, done / total, work / total)
+            tile = upscaler.upscale(image[ya:yb, xa:xb], progress=step, should_stop=should_stop)
+            # Integer tile edges in both spaces keep Pillow's sample positions those of one
+            # resize of the whole image; the context covers Lanczos' support at the cut.
+            shrunk = lanczos(tile, ((xb - xa) * r, (yb - ya) * r))
+            del tile  # one model-sized tile at a time
+            out[y0 * r : y1 * r, x0 * r : x1 * r] = shrunk[
+                (y0 - ya) * r : (y1 - ya) * r, (x0 - xa) * r : (x1 - xa) * r
+            ]
+            done += work
     return out

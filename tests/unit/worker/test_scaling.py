@@ -6,12 +6,21 @@ import itertools
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from tests.unit.worker.fakes import BicubicUpscaler
 from tests.unit.worker.samples import photo
-from worker.engine import UpscaleCancelled
-from worker.scaling import pass_weights, plan_passes, upscale_to
+from worker.engine import NETWORKS, UpscaleCancelled, Upscaler, load_network
+from worker.scaling import (
+    TILE_PIXELS,
+    model_work,
+    overshoot_tiles,
+    pass_weights,
+    plan_passes,
+    upscale_to,
+    whole_image_work,
+)
 
 
 @pytest.mark.parametrize(
@@ -80,16 +89,98 @@ def test_every_scale_gives_the_exact_size_and_no_intermediate_exceeds_it(
 
 
 @pytest.mark.parametrize("requested", [1, 2, 3])
-def test_an_overshooting_pass_runs_in_bands_with_the_same_result(requested: int) -> None:
+def test_an_overshooting_pass_runs_in_2d_tiles_with_the_same_result(requested: int) -> None:
     image = np.asarray(photo("chelsea", 90))  # 90 x 60
     whole = upscale_to(image, requested, [BicubicUpscaler(4)])
-    banded_model = BicubicUpscaler(4)
-    # 90 px wide at x4: 1440 model pixels a row; 60_000 allows 41 rows, 9 without context.
-    banded = upscale_to(image, requested, [banded_model], band_pixels=60_000)
-    assert len(banded_model.inputs) == 7
-    assert max(h for h, _, _ in banded_model.inputs) * 90 * 16 <= 60_000
-    # Bicubic needs 2 px of context and each band has 16: the bands join without a trace.
-    assert np.array_equal(banded, whole)
+    tiled_model = BicubicUpscaler(4)
+    # At most 40 x 40 input pixels (25_600 model pixels) a tile: cut along both axes.
+    tiled = upscale_to(image, requested, [tiled_model], tile_pixels=25_600)
+    layout = overshoot_tiles(90, 60, 4, 25_600)
+    assert len(layout.rows.fed) > 1 and len(layout.cols.fed) > 1
+    assert len(tiled_model.inputs) == layout.count
+    assert max(h * w for h, w, _ in tiled_model.inputs) * 16 <= 25_600
+    # model_work counts exactly what the model was fed.
+    assert sum(h * w for h, w, _ in tiled_model.inputs) == model_work(
+        90, 60, requested, [4], tile_pixels=25_600
+    )
+    # Bicubic needs 2 px of context and each tile has 16: the tiles join without a trace.
+    assert np.array_equal(tiled, whole)
+
+
+# (width, height, scale, natives): thin strips and the largest jobs the limits allow
+# (16 MP in, 64 MP out), at scales below, at and above the x4 model's.
+WORK_CASES = [
+    (30000, 500, 1, (4,)),  # main's row bands fed this 32.5x its pixels
+    (30303, 528, 1, (4,)),
+    (30000, 500, 2, (4,)),
+    (1, 16000, 1, (4,)),
+    (16000, 1, 1, (4,)),
+    (16_000_000, 1, 1, (4,)),  # a row band of this held a 256 MP model output
+    (1, 16_000_000, 2, (4,)),
+    (4, 4_000_000, 1, (2, 3, 4)),
+    (4000, 4000, 1, (4,)),
+    (4000, 4000, 2, (4,)),
+    (4000, 4000, 1, (2, 3, 4)),
+    (2666, 2666, 3, (4,)),
+    (2666, 2666, 3, (2, 4)),
+    (1000, 1000, 8, (4,)),  # two passes, [4, 4]
+    (1600, 1000, 5, (4,)),
+    (1001, 1001, 1, (4,)),
+    (8000, 2000, 1, (4,)),
+]
+
+
+@pytest.mark.parametrize(("width", "height", "requested", "natives"), WORK_CASES)
+def test_model_work_stays_near_the_work_of_the_result(
+    width: int, height: int, requested: int, natives: tuple[int, ...]
+) -> None:
+    plan = plan_passes(natives, requested)
+    ratio = model_work(width, height, requested, plan) / whole_image_work(
+        width, height, requested, plan
+    )
+    assert ratio <= 1.3, (width, height, requested, plan, ratio)
+    if len(plan) == 1 and plan[0] > requested:
+        assert overshoot_tiles(width, height, plan[0]).tile_pixels * plan[0] ** 2 <= TILE_PIXELS
+
+
+def test_model_work_is_bounded_over_all_shapes_within_the_limits() -> None:
+    sides = [
+        1,
+        2,
+        17,
+        33,
+        34,
+        100,
+        500,
+        999,
+        1000,
+        1025,
+        2047,
+        4000,
+        8000,
+        30303,
+        10**6,
+        16 * 10**6,
+    ]
+    worst = 0.0
+    # Scales up to 16, the gateway's highest max_scale setting.
+    for natives, width, height, requested in itertools.product(
+        [(4,), (2, 3, 4)], sides, sides, range(1, 17)
+    ):
+        if width * height > 16_000_000 or width * height * requested**2 > 64_000_000:
+            continue
+        plan = plan_passes(natives, requested)
+        work = model_work(width, height, requested, plan)
+        worst = max(worst, work / whole_image_work(width, height, requested, plan))
+    print(f"worst model work over the grid: {worst:.4f}x the result's")
+    assert worst <= 1.3
+
+
+def test_model_work_of_a_whole_image_plan_is_its_pass_inputs() -> None:
+    # x6 with [4, 4]: the input, then the x1.5 intermediate (rule 3).
+    assert model_work(40, 20, 6, [4, 4]) == 40 * 20 + 60 * 30
+    assert model_work(40, 20, 4, [4]) == whole_image_work(40, 20, 4, [4]) == 800
+    assert whole_image_work(40, 20, 1, [4]) == 800  # each input pixel fed once
 
 
 def test_x6_from_a_x4_model_shrinks_between_the_passes() -> None:
@@ -122,6 +213,31 @@ def test_progress_is_monotonic_weighted_and_complete() -> None:
     assert seen[1] == pytest.approx(1 / 5)
 
 
+def test_progress_runs_across_the_tiles_of_an_overshooting_pass() -> None:
+    seen: list[float] = []
+    model = BicubicUpscaler(4)
+    upscale_to(
+        np.zeros((60, 90, 3), np.uint8), 1, [model], progress=seen.append, tile_pixels=25_600
+    )
+    assert len(model.inputs) > 4
+    assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
+    assert len(set(seen)) == 2 * len(model.inputs)  # each tile reports half-way and done
+
+
+def test_cancelling_between_tiles_stops_the_pass() -> None:
+    model, calls = BicubicUpscaler(4), iter(range(100))
+    with pytest.raises(UpscaleCancelled):
+        # The third tile is asked to stop: the model is not called again after it.
+        upscale_to(
+            np.zeros((60, 90, 3), np.uint8),
+            1,
+            [model],
+            should_stop=lambda: next(calls) >= 2,
+            tile_pixels=25_600,
+        )
+    assert len(model.inputs) == 3
+
+
 def test_cancellation_reaches_the_caller() -> None:
     with pytest.raises(UpscaleCancelled):
         upscale_to(np.zeros((4, 4, 3), np.uint8), 2, [BicubicUpscaler(2)], should_stop=lambda: True)
@@ -133,3 +249,54 @@ def test_all_small_plans_run() -> None:
         plan = plan_passes(natives, requested)
         out = upscale_to(image, requested, [BicubicUpscaler(s) for s in plan])
         assert out.shape[:2] == (3 * requested, 5 * requested)
+
+
+@pytest.fixture(scope="module")
+def engines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Upscaler]:
+    """Real x4 networks on the CPU in fp32, in one engine tile (only the scaling tiles cut)."""
+    cache = tmp_path_factory.mktemp("weights")
+    return {
+        name: Upscaler(
+            load_network(NETWORKS[name, 4], cache_dir=cache),
+            scale=4,
+            device=torch.device("cpu"),
+            dtype=torch.float32,
+            tile_size=1024,
+        )
+        for name in ("realesr-animevideov3", "realesrgan-x4plus")
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("model", "requested", "side", "tile", "mae_limit", "max_limit"),
+    [
+        # Measured: animevideov3 MAE 0.0003-0.0004, max 1-2 at scale 1..3; x4plus MAE 0.34-0.44,
+        # max 5-11, the same as the engine's own tiles at 16 px overlap on such a crop.
+        ("realesr-animevideov3", 1, 96, 64, 0.05, 8),
+        ("realesr-animevideov3", 3, 96, 64, 0.05, 8),
+        ("realesrgan-x4plus", 1, 64, 48, 1.0, 24),
+    ],
+)
+def test_real_tiles_match_the_whole_image_at_seam_level(
+    engines: dict[str, Upscaler],
+    model: str,
+    requested: int,
+    side: int,
+    tile: int,
+    mae_limit: float,
+    max_limit: int,
+) -> None:
+    image = np.ascontiguousarray(
+        np.asarray(photo("astronaut", 512))[60 : 60 + side, 180 : 180 + side]
+    )
+    height, width = image.shape[:2]
+    budget = 16 * tile * tile  # x4 model pixels of a tile (context included)
+    layout = overshoot_tiles(width, height, 4, budget)
+    assert len(layout.rows.fed) == len(layout.cols.fed) == 2
+    whole = upscale_to(image, requested, [engines[model]])
+    tiled = upscale_to(image, requested, [engines[model]], tile_pixels=budget)
+    diff = np.abs(whole.astype(np.int16) - tiled.astype(np.int16))
+    print(f"{model} x{requested} {side}px: tiles vs whole MAE {diff.mean():.4f}, max {diff.max()}")
+    assert tiled.shape == whole.shape == (height * requested, width * requested, 3)
+    assert diff.mean() < mae_limit and diff.max() <= max_limit
