@@ -39,6 +39,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
+from shared.passes import pass_inputs, plan_passes
 from worker.pass_tiles import TileLayout, plan_tiles
 
 __all__ = [
@@ -74,28 +75,6 @@ class SupportsUpscale(Protocol):
         ...
 
 
-def plan_passes(native_scales: tuple[int, ...], requested: int) -> list[int]:
-    """The native model scales to run, in order, for an integer ``requested`` scale (>= 1)."""
-    if requested < 1:
-        raise ValueError(f"scale must be >= 1, not {requested}")
-    natives = sorted({s for s in native_scales if s >= 1})
-    if not natives:
-        raise ValueError("a model needs at least one native scale >= 1")
-    reaching = [s for s in natives if s >= requested]
-    if reaching:
-        return [reaching[0]]
-    biggest = natives[-1]
-    if biggest == 1:
-        raise ValueError(f"a x1-only model cannot reach x{requested}")
-    # Fewest passes, counted exactly in integers (floating log can be off by one).
-    passes = 1
-    while biggest**passes < requested:
-        passes += 1
-    rest = biggest ** (passes - 1)
-    first = next(s for s in natives if s * rest >= requested)
-    return [first] + [biggest] * (passes - 1)
-
-
 def lanczos(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize a uint8 HxW or HxWxC array to ``size`` (width, height) with Lanczos."""
     height, width = image.shape[:2]
@@ -103,23 +82,6 @@ def lanczos(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return image
     resized = Image.fromarray(image).resize(size, Image.Resampling.LANCZOS)
     return np.asarray(resized)
-
-
-def _size_before(width: int, height: int, requested: int, rest: int) -> tuple[int, int]:
-    """Input size for the remaining passes (product ``rest``) to land on ``requested``."""
-    return max(1, round(width * requested / rest)), max(1, round(height * requested / rest))
-
-
-def _pass_sizes(
-    width: int, height: int, requested: int, scales: Sequence[int]
-) -> list[tuple[int, int]]:
-    """Input size (width, height) of each pass: each later pass starts shrunk (rule 3)."""
-    sizes = [(width, height)]
-    for k in range(1, len(scales)):
-        grown = (sizes[-1][0] * scales[k - 1], sizes[-1][1] * scales[k - 1])
-        target = _size_before(width, height, requested, math.prod(scales[k:]))
-        sizes.append(target if target[0] <= grown[0] and target[1] <= grown[1] else grown)
-    return sizes
 
 
 def pass_weights(scales: Sequence[int], requested: int) -> list[float]:
@@ -148,7 +110,7 @@ def whole_image_work(width: int, height: int, requested: int, scales: Sequence[i
     That is what the whole-image path feeds the model (the engine's own tile overlap comes on
     top, the same in every path): the reference the tiles of rule 5 are measured against.
     """
-    return sum(w * h for w, h in _pass_sizes(width, height, requested, scales))
+    return sum(w * h for w, h in pass_inputs(width, height, scales, requested))
 
 
 def model_work(
@@ -195,7 +157,7 @@ def upscale_to(
     total, done = sum(weights), 0.0
     current = image
     for k, (upscaler, size) in enumerate(
-        zip(upscalers, _pass_sizes(width, height, requested, scales), strict=True)
+        zip(upscalers, pass_inputs(width, height, scales, requested), strict=True)
     ):
         current = lanczos(current, size)
         current = upscaler.upscale(
