@@ -14,7 +14,7 @@ from importlib import resources
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from gateway.errors import not_found
+from gateway.errors import ApiError
 from gateway.services import ServicesDep
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -96,7 +96,7 @@ async def asset(name: str, request: Request) -> Response:
     """
     found = _asset(name)
     if found is None:
-        raise not_found()
+        raise ApiError(404, "not_found", "Not Found")
     data, media_type, etag = found
     headers = {"Cache-Control": "no-cache", "ETag": etag, **SECURITY_HEADERS}
     if etag in request.headers.get("if-none-match", ""):

@@ -100,6 +100,8 @@ export class JobCard {
 
   /** A retry starts: back to uploading in the same card. */
   retrying() {
+    // The Try again button hides now: focus stays in the card, not lost to the page.
+    if (this.el.contains(document.activeElement)) this.el.focus();
     this.status = "uploading";
     this.closed = false;
     this.$(".job-progress").hidden = false;

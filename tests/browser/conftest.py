@@ -29,8 +29,6 @@ from tests.support import (
     wait_http_ok,
 )
 
-pytestmark = pytest.mark.slow
-
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 #: Watches the page from inside (installed before any page script runs): every CSP violation,
 #: and every value a progress bar took and every text its stage line showed, in order, even
@@ -71,6 +69,14 @@ def _artifacts_dir() -> Path:
 
 
 ARTIFACTS = _artifacts_dir()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test of this folder ``browser``."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.browser)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
