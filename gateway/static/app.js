@@ -107,6 +107,8 @@ function addFiles(files) {
     item.el = $("pending-template").content.firstElementChild.cloneNode(true);
     const thumb = item.el.querySelector(".thumb");
     thumb.src = item.url;
+    // A file the browser cannot show (TIFF, or not an image at all): a plain tile, no broken icon.
+    thumb.addEventListener("error", () => thumb.removeAttribute("src"), { once: true });
     thumb.addEventListener("load", () => {
       item.size = [thumb.naturalWidth, thumb.naturalHeight];
       updateOutputSizes();

@@ -40,7 +40,9 @@ export class JobCard {
     this.progress = this.$("progress");
     this.progress.setAttribute("aria-label", `Progress of ${name}`);
     this.progress.setAttribute("aria-describedby", `job-${n}-stage`);
-    if (originalUrl) this.$(".thumb").src = originalUrl;
+    const thumb = this.$(".thumb");
+    thumb.addEventListener("error", () => thumb.removeAttribute("src")); // no broken-image icon
+    if (originalUrl) thumb.src = originalUrl;
     this.describeOptions();
     this.setProgress(0, "Waiting to upload");
     this.$(".delete").addEventListener("click", () => this.deleteNow());

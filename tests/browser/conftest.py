@@ -120,9 +120,11 @@ def server(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[
         "GATEWAY_PORT": str(port),
         "STORAGE_LOCAL_DIR": str(root / "storage"),
         "WORKER_MODEL_CACHE_DIR": str(MODEL_CACHE),
-        # One small model keeps CPU time low; tiles of 64 px give several progress steps.
+        # One small model keeps CPU time low; tiles of 64 px, one per pass, report progress
+        # often enough for the 320 px photo to show several steps however busy the machine.
         "WORKER_PRELOAD": '["realesr-animevideov3:2"]',
         "WORKER_TILE_SIZE": "64",
+        "WORKER_TILE_BATCH": "1",
         "WORKER_WARMUP": "false",
         "GATEWAY_RATE_LIMIT_PER_MINUTE": "0",
     }

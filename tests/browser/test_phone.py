@@ -12,7 +12,7 @@ from tests.browser.conftest import Server
 from tests.browser.helpers import (
     choose_and_upscale,
     no_horizontal_scroll,
-    small_photo,
+    photo,
     small_targets,
     unlabelled_controls,
     wait_done,
@@ -31,7 +31,7 @@ def test_phone_width_without_horizontal_scroll(
     no_horizontal_scroll(page)
     shots(page, "1-empty")
     # A long name must wrap, not widen the page.
-    long_name = small_photo(tmp_path, "holiday-" + "very-long-name-" * 6 + ".jpg")
+    long_name = photo(tmp_path, "holiday-" + "very-long-name-" * 6 + ".png", size=192)
     page.set_input_files("#file", [str(long_name)])
     page.select_option("#output_format", "jpeg")  # shows the quality choice as well
     assert page.is_visible("#quality")
@@ -43,20 +43,27 @@ def test_phone_width_without_horizontal_scroll(
     page.select_option("#output_format", "png")
     assert not page.is_visible("#quality")  # PNG is lossless: no quality to choose
     choose_and_upscale(page, [])
+    # A picture of the bar on its way when the machine is slow enough to catch one.
+    page.wait_for_function(
+        """() => window.__progress.some((p) => p.kind === 'value' && p.value > 0 && p.value < 100)
+                 || document.querySelector('.job .download:not([href="#"])')""",
+        timeout=180_000,
+    )
+    shots(page, "3-working")
     wait_done(page)
     page.wait_for_function("() => document.querySelector('.compare-after').naturalWidth > 0")
     no_horizontal_scroll(page)
     assert small_targets(page) == []
     assert unlabelled_controls(page) == []
-    shots(page, "3-done")
+    shots(page, "4-done")
 
     page.select_option(".zoom", "4")  # the zoomed result scrolls inside its frame
     no_horizontal_scroll(page)
     page.select_option(".zoom", "1")
     page.click(".job .delete")
-    shots(page, "4-confirm-delete", full_page=False)
+    shots(page, "5-confirm-delete", full_page=False)
     page.click("#confirm-delete button[value=delete]")
     page.wait_for_selector(".receipt:not([hidden])")
     no_horizontal_scroll(page)  # the 64-character hash wraps
     assert small_targets(page) == []
-    shots(page, "5-deleted")
+    shots(page, "6-deleted")
