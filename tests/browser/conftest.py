@@ -1,9 +1,10 @@
 """Browser tests: Debian's Chromium driven by Playwright, against a real all-in-one server.
 
 The server is ``python -m allinone`` in its own process (local storage in a temporary folder,
-the in-process broker, real weights of the small ``realesr-animevideov3`` model), shared by the
-whole session. Screenshots are written under one folder, printed at the end of the run
-(``BROWSER_ARTIFACTS`` chooses it; default ``var/browser-artifacts/<time>``).
+the in-process broker, real weights of the small ``realesr-animevideov3`` model), shared by
+the browser tests and stopped when they are done. Screenshots are written under one folder,
+printed at the end of the run (``BROWSER_ARTIFACTS`` chooses it; default
+``var/browser-artifacts/<time>``).
 
 Chromium or Playwright missing: the tests skip locally and fail under CI=true.
 """
@@ -111,7 +112,7 @@ def chromium() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[Server]:
     """``python -m allinone`` as its own process, on a free port, storage in a temp folder."""
     port = free_port()
@@ -136,9 +137,13 @@ def server(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[
         process.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium: str) -> Iterator[Any]:
-    """One headless Chromium for the session."""
+    """One headless Chromium per test module.
+
+    Not per session: Playwright's sync API keeps an asyncio loop running in this thread while
+    it is open, and tests of other folders that call ``asyncio.run()`` would then fail.
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
