@@ -101,8 +101,8 @@ class Server:
 
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """Debian's Chromium binary and the Playwright package that drives it."""
-    path = shutil.which("chromium") or "/usr/bin/chromium"
+    """Debian's Chromium binary (``CHROMIUM_PATH`` names another) and Playwright."""
+    path = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(path).exists():
         skip_or_fail("chromium is not installed (apt-get install -y chromium chromium-driver)")
     try:
