@@ -326,7 +326,7 @@ def test_prod_overlay(kubectl: str, tmp_path: Path) -> None:
     )
     api = {p for p in app.openapi()["paths"] if not p.startswith("/v1/analytics")}
     assert "/v1/privacy/export" in api and "/v1/jobs/{job_id}" in api
-    public = {p for p in api if p.startswith("/v1/")} | {"/", "/privacy"}
+    public = {p for p in api if p.startswith("/v1/")} | {"/", "/privacy", "/static/app.js"}
     for path in public:
         assert any(
             path == p["path"] or (p["pathType"] == "Prefix" and path.startswith(p["path"] + "/"))
