@@ -1,0 +1,39 @@
+"""Fixtures of the deployment tests: the tools they need (kubectl, kubernetes-validate,
+promtool, hadolint). Locally a missing tool skips its tests; under CI=true it fails them."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+import pytest
+
+from tests.support import skip_or_fail
+
+
+@pytest.fixture(scope="session")
+def kubectl() -> str:
+    """Path of kubectl (renders the kustomize overlays)."""
+    path = shutil.which("kubectl")
+    if path is None:
+        skip_or_fail("kubectl is not installed (apt-get install kubectl)")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def kubernetes_validate() -> Any:
+    """The kubernetes-validate module (offline Kubernetes API schemas)."""
+    try:
+        import kubernetes_validate
+    except ImportError:
+        skip_or_fail("kubernetes-validate is not installed (pip install kubernetes-validate)")
+    return kubernetes_validate
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """Path of promtool (Debian package prometheus)."""
+    path = shutil.which("promtool")
+    if path is None:
+        skip_or_fail("promtool is not installed (apt-get install prometheus)")
+    return str(path)
