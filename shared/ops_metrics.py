@@ -22,10 +22,11 @@ quorum queue with a delivery limit (Dramatiq declares classic queues).
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -97,6 +98,28 @@ def count_refusal(reason: str, status: int) -> None:
     """
     if status in REFUSAL_STATUSES:
         REFUSALS.labels(reason, str(status)).inc()
+
+
+#: The refusal codes of the HTTP contract, created at 0 so that every series exists before the
+#: first refusal (a rate over a missing series is "no data", not 0).
+REFUSAL_CODES = (
+    ("upload_too_large", 413),
+    ("image_too_large", 413),
+    ("unsupported_format", 415),
+    ("rate_limited", 429),
+)
+
+
+def init_gateway_metrics() -> None:
+    """Create the gateway's refusal series at 0 (call once at start-up)."""
+    for reason, status in REFUSAL_CODES:
+        REFUSALS.labels(reason, str(status))
+
+
+def init_worker_metrics(models: Iterable[str]) -> None:
+    """Create the job-wait series of the models a worker serves at 0 (call once at start-up)."""
+    for model in models:
+        JOB_WAIT_SECONDS.labels(model)
 
 
 class GpuMemoryCollector(Collector):
@@ -271,6 +294,9 @@ def main() -> None:
 
     settings = QueueExporterSettings()
     configure_logging("queue-exporter", settings.log)
+    # pika logs every passive declare of a queue not declared yet (404) as a channel close;
+    # failures that matter reach our own queue_probe_failed line.
+    logging.getLogger("pika").setLevel(logging.ERROR)
     start_http_server(settings.port)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
