@@ -125,8 +125,9 @@ SERVICE = (
             "Share of answers that are 5xx; the alert fires above 2 % for 10 minutes.",
             (
                 Query(
-                    rate("picupscaler_http_request_duration_seconds_count", "", '{status=~"5.."}')
-                    + " / "
+                    "("
+                    + rate("picupscaler_http_request_duration_seconds_count", "", '{status=~"5.."}')
+                    + " or vector(0)) / "
                     + rate("picupscaler_http_request_duration_seconds_count"),
                     "5xx",
                 ),

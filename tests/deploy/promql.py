@@ -57,12 +57,11 @@ def metric_names(expr: str) -> set[str]:
     return names
 
 
-def without_threshold(expr: str) -> str:
-    """The part of an alert expression that must return data: the left side of its top-level
-    comparison (``a > 3`` → ``a``), for each side of ``and``/``or``."""
+def without_threshold(expr: str) -> list[str]:
+    """The parts of an alert expression that must return data: the left side of each
+    top-level comparison (``a > 3`` → ``a``), for each side of a top-level ``and``/``or``."""
     import promql_parser
 
-    parsed = promql_parser.parse(expr)
     comparisons = {"==", "!=", ">", "<", ">=", "<="}
 
     def strip(node: Any) -> list[str]:
@@ -74,7 +73,7 @@ def without_threshold(expr: str) -> str:
                 return [str(node.lhs)]
         return [str(node)]
 
-    return " or ".join(f"({part})" for part in strip(parsed)) if parsed else expr
+    return strip(promql_parser.parse(expr))
 
 
 def runbook_anchors() -> set[str]:
