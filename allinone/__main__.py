@@ -36,7 +36,11 @@ def main() -> None:
     runtime = build_runtime(worker_settings, broker)
     runtime.worker.start()
     analytics = runtime.context.analytics
-    flusher = start_flusher(analytics, 60.0) if analytics is not None else None
+    flusher = (
+        start_flusher(analytics, worker_settings.analytics.flush_seconds)
+        if analytics is not None
+        else None
+    )
     janitor = Janitor(janitor_settings)
     janitor_thread = threading.Thread(target=janitor.run, name="janitor", daemon=True)
     janitor_thread.start()
@@ -48,7 +52,7 @@ def main() -> None:
         url=f"http://{gateway_settings.host}:{gateway_settings.port}/",
         startup_seconds=round(time.perf_counter() - started, 2),
         model_load_seconds=round(runtime.load_seconds, 2),
-        device=str(runtime.context.models.device),
+        device=runtime.device,
         storage=str(gateway_settings.storage.local_dir)
         if gateway_settings.storage.backend == "local"
         else gateway_settings.storage.endpoint,

@@ -10,19 +10,19 @@ import dramatiq
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from PIL import Image
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway import errors, metrics
-from gateway.client_info import client_address
+from gateway import handlers, metrics
+from gateway.client_info import client_address, truncate_ip
+from gateway.errors import ApiError
 from gateway.ratelimit import RateLimiter
 from gateway.routes import analytics, jobs, pages, privacy, system
 from gateway.routes import models as model_routes
 from gateway.services import Services
 from gateway.settings import GatewaySettings
 from shared.analytics import start_flusher
+from shared.formats import apply_pixel_limit
 from shared.models import MODELS, ModelInfo
-from shared.privacy import truncate_ip
 from shared.storage import ensure_buckets
 
 log = structlog.get_logger("gateway.access")
@@ -41,15 +41,14 @@ def create_app(
     if settings.storage.create_buckets:
         for bucket in ensure_buckets(services.store, services.audit_store):
             log.warning("bucket_not_ensured", bucket=bucket)
-    # Pillow's own bomb guard follows the configured limit (its default is 89 MP, warn-only).
-    Image.MAX_IMAGE_PIXELS = settings.jobs.max_input_pixels
+    apply_pixel_limit(settings.jobs.max_input_pixels)
 
     limiter = RateLimiter(settings.rate_limit_per_minute)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Aggregate counters go to storage periodically and once more at shutdown.
-        stop = start_flusher(services.analytics, settings.analytics_flush_seconds)
+        stop = start_flusher(services.analytics, settings.analytics.flush_seconds)
         try:
             yield
         finally:
@@ -63,9 +62,9 @@ def create_app(
         "24 hours.",
     )
     app.state.services = services
-    app.add_exception_handler(errors.ApiError, errors.handle_api_error)
-    app.add_exception_handler(StarletteHTTPException, errors.handle_http_exception)
-    app.add_exception_handler(RequestValidationError, errors.handle_validation_error)
+    app.add_exception_handler(ApiError, handlers.handle_api_error)
+    app.add_exception_handler(StarletteHTTPException, handlers.handle_http_exception)
+    app.add_exception_handler(RequestValidationError, handlers.handle_validation_error)
     app.include_router(jobs.router)
     app.include_router(model_routes.router)
     app.include_router(privacy.router)
@@ -77,13 +76,15 @@ def create_app(
     async def access_log(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        # Request-scoped fields (job_id) must not leak into the next request's lines; the
+        # service name is added by the logging configuration, not bound here.
         structlog.contextvars.clear_contextvars()
         start = time.perf_counter()
         network = truncate_ip(client_address(request, settings))
         if request.method == "POST" and request.url.path == "/v1/jobs":
             allowed, wait = limiter.allow(network)
             if not allowed:
-                return errors.error_response(
+                return handlers.error_response(
                     429,
                     "rate_limited",
                     "Too many uploads from your network; please wait a minute.",

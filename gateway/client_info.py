@@ -9,6 +9,8 @@ minute. It is stored only in the job's manifest (deleted with the job) and never
 from __future__ import annotations
 
 import functools
+import ipaddress
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,7 +19,32 @@ from fastapi import Request
 
 from gateway.settings import GatewaySettings
 from shared.manifest import ClientInfo
-from shared.privacy import truncate_ip
+
+#: Set by the web page's "don't count my uploads" switch.
+OPT_OUT_COOKIE = "pu_analytics_opt_out"
+
+
+def truncate_ip(address: str | None) -> str | None:
+    """Return the address's network, IPv4 /24 or IPv6 /48, so no single person is named."""
+    if not address:
+        return None
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    prefix = 24 if ip.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def opted_out(headers: Mapping[str, str], cookies: Mapping[str, str]) -> bool:
+    """True when a request asked not to be counted: Sec-GPC: 1, DNT: 1 or the page's cookie."""
+    return (
+        headers.get("sec-gpc", "").strip() == "1"
+        or headers.get("dnt", "").strip() == "1"
+        or cookies.get(OPT_OUT_COOKIE, "") == "1"
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -67,11 +94,15 @@ def referrer_origin(referrer: str | None) -> str | None:
     """``scheme://host[:port]`` of a referrer: the page a user came from is not kept."""
     if not referrer:
         return None
-    parts = urlsplit(referrer)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(referrer)
+        port = parts.port  # raises ValueError for a port out of range or not a number
+        host = parts.hostname
+    except ValueError:  # also a malformed IPv6 host: a hostile header is simply not kept
         return None
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname}{port}"
+    if parts.scheme not in ("http", "https") or not host:
+        return None
+    return f"{parts.scheme}://{host}{f':{port}' if port else ''}"
 
 
 def minimise(

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from gateway.errors import ApiError
+from shared.formats import INPUT_FORMATS, OUTPUT_FORMATS, OutputFormatName
 
 #: Formats accepted, by their signature. Pillow is told to try only the sniffed one.
 _SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
@@ -37,7 +38,8 @@ _SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
     (b"II*\x00", 0, "TIFF"),
     (b"MM\x00*", 0, "TIFF"),
 )
-ACCEPTED_FORMATS = sorted({fmt for _, _, fmt in _SIGNATURES})
+#: Every sniffed format is one the worker opens (a unit test checks the two agree).
+ACCEPTED_FORMATS = sorted(INPUT_FORMATS)
 
 
 @dataclass(frozen=True)
@@ -189,12 +191,8 @@ def inspect_image(data: bytes, *, max_input_pixels: int) -> ImageFacts:
     return ImageFacts(format=fmt, width=width, height=height, mode=mode)
 
 
-#: The longest side each output format can hold: WebP stores 14 bits, JPEG 16 bits.
-MAX_OUTPUT_SIDE: dict[str, int] = {"png": 2**31 - 1, "jpeg": 65_535, "webp": 16_383}
-
-
 def check_output_size(
-    facts: ImageFacts, scale: int, output_format: str, *, max_output_pixels: int
+    facts: ImageFacts, scale: int, output_format: OutputFormatName, *, max_output_pixels: int
 ) -> None:
     """Refuse (422 ``output_too_large``) a result the service could not deliver.
 
@@ -211,8 +209,8 @@ def check_output_size(
             f"{width * height} pixels; the limit is {max_output_pixels}. "
             "Choose a smaller scale or image.",
         )
-    side = MAX_OUTPUT_SIDE.get(output_format)
-    if side is not None and max(width, height) > side:
+    side = OUTPUT_FORMATS[output_format].max_side
+    if max(width, height) > side:
         raise ApiError(
             422,
             "output_too_large",

@@ -6,12 +6,11 @@ import re
 from collections.abc import Mapping
 
 from gateway.errors import ApiError
-from gateway.settings import GatewaySettings
-from shared.manifest import JobOptions, OutputFormat
+from shared.formats import OUTPUT_FORMAT_ALIASES
+from shared.manifest import JobOptions
 from shared.models import AUTO_MODEL, DEFAULT_MODEL, MODELS, ModelInfo
 
 FIELDS = {"model", "scale", "output_format", "face_enhance", "quality"}
-_FORMATS: dict[str, OutputFormat] = {"png": "png", "jpeg": "jpeg", "jpg": "jpeg", "webp": "webp"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 _INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
@@ -35,13 +34,17 @@ def _whole_number(raw: str, name: str) -> int:
 
 
 def parse_options(
-    fields: dict[str, str], settings: GatewaySettings, models: Mapping[str, ModelInfo] = MODELS
+    fields: Mapping[str, str],
+    *,
+    max_scale: int,
+    face_enhance_available: bool,
+    models: Mapping[str, ModelInfo] = MODELS,
 ) -> JobOptions:
     """Turn the form's text fields into JobOptions, or raise a 422 that says what is wrong.
 
     ``model`` is a name in ``models`` (built-in or operator) or ``auto`` (the worker picks the
     photo or anime model);
-    ``scale`` is any whole number from 1 to ``settings.max_scale`` for every model;
+    ``scale`` is any whole number from 1 to ``max_scale`` for every model;
     ``quality`` (1..100) applies to JPEG and WebP and is accepted but unused for lossless PNG.
     """
     unknown = sorted(set(fields) - FIELDS)
@@ -53,11 +56,9 @@ def parse_options(
         raise bad_option("unknown_model", f"Unknown model {name[:64]!r}; choose one of {choices}.")
     default_scale = models[name].default_scale if name in models else 4
     scale = _whole_number(fields.get("scale") or str(default_scale), "scale")
-    if not 1 <= scale <= settings.max_scale:
-        raise bad_option(
-            "unsupported_scale", f"scale must be from 1 to {settings.max_scale}, not {scale}."
-        )
-    fmt = _FORMATS.get((fields.get("output_format") or "png").lower())
+    if not 1 <= scale <= max_scale:
+        raise bad_option("unsupported_scale", f"scale must be from 1 to {max_scale}, not {scale}.")
+    fmt = OUTPUT_FORMAT_ALIASES.get((fields.get("output_format") or "png").lower())
     if fmt is None:
         raise bad_option("invalid_output_format", "output_format must be png, jpeg or webp.")
     quality = None
@@ -69,7 +70,7 @@ def parse_options(
     if raw_face not in _TRUE | _FALSE:
         raise bad_option("invalid_face_enhance", "face_enhance must be true or false.")
     face = raw_face in _TRUE
-    if face and not settings.face_enhance_available:
+    if face and not face_enhance_available:
         raise bad_option(
             "face_enhance_unavailable",
             "Face restoration is not available on this service: no face model is installed.",

@@ -8,10 +8,14 @@ from typing import Annotated
 import dramatiq
 from fastapi import Depends, Request
 
+from gateway import metrics
+from gateway.errors import ApiError
 from gateway.settings import GatewaySettings
+from gateway.submit import SubmittedJob, submit_job
 from shared.analytics import Analytics
 from shared.broker import build_broker
 from shared.crypto import KeyRing
+from shared.manifest import ClientInfo
 from shared.models import ModelInfo, catalogue
 from shared.operator_models import scan_operator_models
 from shared.storage import ObjectStore, open_store
@@ -39,8 +43,8 @@ class Services:
     ) -> Services:
         """Open storage and the broker as configured (``broker`` overrides, for all-in-one).
 
-        ``models`` overrides the catalogue read from ``settings.model_dir`` (all-in-one passes
-        exactly what its in-process worker loaded).
+        ``models`` overrides the catalogue read from ``MODEL_DIR`` (all-in-one passes exactly
+        what its in-process worker loaded).
         """
         audit_store = open_store(settings.storage, settings.storage.audit_bucket)
         return cls(
@@ -52,8 +56,43 @@ class Services:
             analytics=Analytics(audit_store, service="gateway"),
             models=models
             if models is not None
-            else catalogue(scan_operator_models(settings.model_dir)),
+            else catalogue(scan_operator_models(settings.models.dir)),
         )
+
+    def submit(
+        self, *, file: bytes, fields: dict[str, str], client: ClientInfo | None, opted_out: bool
+    ) -> SubmittedJob:
+        """:func:`gateway.submit.submit_job` with this process's stores, broker and limits;
+        refusals are counted (:meth:`refused`) and raised."""
+        try:
+            job = submit_job(
+                file=file,
+                fields=fields,
+                store=self.store,
+                broker=self.broker,
+                keyring=self.keyring,
+                models=self.models,
+                jobs=self.settings.jobs,
+                broker_settings=self.settings.broker,
+                max_scale=self.settings.max_scale,
+                face_enhance_available=self.settings.face_enhance_available,
+                retry_after_seconds=self.settings.retry_after_seconds,
+                client=client,
+                analytics_opt_out=opted_out,
+            )
+        except ApiError as exc:
+            self.refused(exc, opted_out=opted_out)
+            raise
+        if not opted_out:
+            options = job.manifest.options
+            self.analytics.count("uploads_accepted", model=options.model, scale=str(options.scale))
+        return job
+
+    def refused(self, error: ApiError, *, opted_out: bool) -> None:
+        """Count a refused upload (metrics always; anonymous analytics unless opted out)."""
+        metrics.UPLOADS_REFUSED.labels(error.code).inc()
+        if not opted_out:
+            self.analytics.count("uploads_refused", code=error.code)
 
 
 def get_services(request: Request) -> Services:

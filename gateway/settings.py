@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.crypto import CryptoSettings
-from shared.settings import BrokerSettings, JobSettings, LogSettings, StorageSettings
+from shared.settings import (
+    AnalyticsSettings,
+    BrokerSettings,
+    CryptoSettings,
+    JobSettings,
+    LogSettings,
+    ModelDirSettings,
+    StorageSettings,
+)
 
 
 class GatewaySettings(BaseSettings):
@@ -25,20 +30,18 @@ class GatewaySettings(BaseSettings):
     privacy_contact: str = "privacy@example.org"
     #: Set when the workers have face-restoration weights (facexlib + GFPGAN) installed.
     face_enhance_available: bool = False
-    #: The workers' operator model directory (WORKER_MODEL_DIR), mounted read-only: the gateway
-    #: offers the models named there. Only file names are read; a misnamed model file or a
-    #: missing directory stops the gateway at start-up, as it stops the worker.
-    model_dir: Path | None = None
     #: Largest ``scale`` accepted (any model; above its native scales the worker runs passes).
     max_scale: int = Field(default=8, ge=1, le=16)
     #: Bearer token for GET /v1/analytics (anonymous aggregates); unset, the endpoint is off.
     analytics_token: SecretStr | None = None
-    #: Seconds between writes of this process's aggregate counters to storage.
-    analytics_flush_seconds: float = Field(default=60.0, gt=0)
     #: Requests per minute per client network (/24 or /48) on POST /v1/jobs; 0 = no limit.
     rate_limit_per_minute: int = Field(default=30, ge=0)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     crypto: CryptoSettings = Field(default_factory=CryptoSettings)
+    #: The workers' model directory, mounted read-only: the gateway offers the models named
+    #: there (file names only; a misnamed file or a missing directory stops start-up).
+    models: ModelDirSettings = Field(default_factory=ModelDirSettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     log: LogSettings = Field(default_factory=LogSettings)

@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"not a job id: {args.job_id!r}", file=sys.stderr)
             return 2
         record = janitor.purge(args.job_id, args.reason)
+        if record is None:
+            print(f"no job {args.job_id} to delete (gone, or being deleted)", file=sys.stderr)
+            return 1
         print(
             json.dumps(
                 {

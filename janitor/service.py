@@ -11,9 +11,10 @@ import structlog
 from janitor import metrics
 from janitor.settings import JanitorSettings
 from janitor.sweep import SweepResult, expired_hours, oldest_object_age, sweep
-from shared import audit, ids
-from shared.deletion import delete_job_now, group_by_job
+from shared import audit, keys
+from shared.deletion import delete_job, group_by_job
 from shared.errors import StorageUnavailable
+from shared.failpoints import failpoint
 from shared.storage import ObjectStore, ensure_buckets, open_store
 
 log = structlog.get_logger(__name__)
@@ -69,6 +70,7 @@ class Janitor:
             self.install_backstop()
         while not self.stopping.is_set():
             try:
+                failpoint("janitor.sweep")
                 self.sweep_once()
                 if self.sweeps % self.settings.verify_audit_every == 0:
                     report = self.verify_audit()
@@ -91,8 +93,7 @@ class Janitor:
         overdue = 0
         for hour in expired_hours(self.store, now, self.expiry):
             for job_id, objs in group_by_job(self.store.list(hour)).items():
-                created = ids.created_at(job_id)
-                if created is not None and created + self.expiry <= now:
+                if keys.is_due(job_id, now, self.expiry):
                     overdue += len(objs)
         since = now - timedelta(hours=24)
         recent = [r for r in audit.read_records(self.audit_store) if r.time >= since]
@@ -111,12 +112,13 @@ class Janitor:
             "audit_problems": verified.problems,
         }
 
-    def purge(self, job_id: str, reason: str) -> audit.AuditRecord:
+    def purge(self, job_id: str, reason: str) -> audit.AuditRecord | None:
         """Delete one job now on an operator's decision (a report of abuse, say).
 
-        Nothing about the job's content is shown or returned: only what was deleted.
+        Nothing about the job's content is shown or returned: only what was deleted. None when
+        there was nothing to delete (or another deleter was at it).
         """
-        record = delete_job_now(
+        record = delete_job(
             self.store,
             self.audit_store,
             job_id,
@@ -124,7 +126,7 @@ class Janitor:
             service="janitor",
             note=reason[:500],
         )
-        log.info("job_purged", job_id=job_id, objects=len(record.objects))
+        log.info("job_purged", job_id=job_id, objects=len(record.objects) if record else 0)
         return record
 
 

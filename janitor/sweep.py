@@ -16,7 +16,7 @@ import structlog
 from janitor import metrics
 from shared import audit, ids, keys
 from shared.deletion import delete_jobs, group_by_job
-from shared.storage import ObjectInfo, ObjectStore
+from shared.storage import ObjectStore
 
 log = structlog.get_logger(__name__)
 
@@ -122,33 +122,21 @@ def sweep(
     result = SweepResult()
     for hour in expired_hours(store, now, due_after):
         result.hours_scanned += 1
-        groups = group_by_job(store.list(hour))
-        due = {
-            job_id: objs
-            for job_id, objs in groups.items()
-            if (created := ids.created_at(job_id)) is not None and created + due_after <= now
-        }
-        # Objects without a manifest (a result written after its job was deleted, say) are
-        # orphans: same deadline, but recorded as such.
-        orphans = {j: o for j, o in due.items() if not any(_is_manifest(i.key) for i in o)}
-        batches: list[tuple[audit.DeletionReason, dict[str, list[ObjectInfo]]]] = [
-            ("expired", {j: o for j, o in due.items() if j not in orphans}),
-            ("orphan", orphans),
-        ]
-        for reason, batch in batches:
-            if not batch:
-                continue
-            records, remaining = delete_jobs(
-                store, audit_store, batch, reason=reason, service="janitor"
-            )
-            for record in records:
-                if record.job_id in remaining:
-                    continue  # recorded, not yet gone: retried (and recorded again) next sweep
-                result.jobs_deleted += 1
-                result.objects_deleted += len(record.objects)
-                result.bytes_deleted += sum(o.bytes for o in record.objects)
-            for left in remaining.values():
-                result.failed_keys.extend(left)
+        due = [j for j in group_by_job(store.list(hour)) if keys.is_due(j, now, due_after)]
+        if not due:
+            continue
+        # Jobs without a manifest (an upload whose manifest never got written, say) are
+        # recorded as orphans; the deletion decides that per job.
+        outcome = delete_jobs(store, audit_store, due, reason="expired", service="janitor", now=now)
+        for record in outcome.records:
+            if record.job_id in outcome.remaining:
+                continue  # recorded, not yet gone: retried (and recorded again) next sweep
+            stored = [o for o in record.objects if o.state == "stored"]
+            result.jobs_deleted += 1
+            result.objects_deleted += len(stored)
+            result.bytes_deleted += sum(o.bytes for o in stored)
+        for left in outcome.remaining.values():
+            result.failed_keys.extend(left)
     result.uploads_aborted = _abort_stale_uploads(
         store, audit_store, now, incomplete_upload_max_age
     )
@@ -168,6 +156,3 @@ def sweep(
     )
     return result
 
-
-def _is_manifest(key: str) -> bool:
-    return key.endswith("/" + keys.MANIFEST)

@@ -94,16 +94,3 @@ def aggregate(store: ObjectStore, *, since: datetime, until: datetime) -> dict[s
             totals.update(json.loads(store.get(info.key)))
         hour += timedelta(hours=1)
     return dict(sorted(totals.items()))
-
-
-def opted_out(headers: dict[str, str], cookies: dict[str, str]) -> bool:
-    """True when a request asked not to be counted: Sec-GPC: 1, DNT: 1 or the page's cookie."""
-    return (
-        headers.get("sec-gpc", "").strip() == "1"
-        or headers.get("dnt", "").strip() == "1"
-        or cookies.get(OPT_OUT_COOKIE, "") == "1"
-    )
-
-
-#: Set by the web page's "don't count my uploads" switch.
-OPT_OUT_COOKIE = "pu_analytics_opt_out"

@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ValidationError
 
@@ -32,14 +32,19 @@ CHAINS_ROOT = f"{AUDIT_ROOT}chains/"
 DeletionReason = Literal[
     "expired", "user_request", "operator_purge", "orphan", "failed_job", "incomplete_upload"
 ]
+DELETION_REASONS: tuple[DeletionReason, ...] = get_args(DeletionReason)
 _SEGMENT_RE = re.compile(r"^audit/chains/([A-Za-z0-9._-]+)/(\d{12})\.jsonl$")
 
 
 class DeletedObject(BaseModel):
-    """One object that a deletion removed."""
+    """One object that a deletion removed, or that it covers without having seen it."""
 
     key: str
     bytes: int
+    #: ``stored``: the object existed and was removed; ``partial``: a multipart upload under
+    #: way, aborted; ``absent``: part of the job's layout, not stored at the time (a worker
+    #: that writes it later finds the job deleted and removes it).
+    state: Literal["stored", "partial", "absent"] = "stored"
 
 
 class Deletion(BaseModel):

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from pydantic import BaseModel, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel
 
 from shared.errors import PicUpscalerError
+from shared.settings import CryptoSettings
 
 _MAGIC = b"PUE1"  # PicUpscaler encrypted object, format 1
 _NONCE = 12
@@ -28,21 +28,6 @@ _NONCE = 12
 
 class DecryptionFailed(PicUpscalerError):
     """Raised when a sealed object or wrapped key does not open (wrong key, edited, shredded)."""
-
-
-class CryptoSettings(BaseSettings):
-    """Service keys from ``CRYPTO_KEYS`` or a key file: items ``key_id:base64(32 bytes)``."""
-
-    model_config = SettingsConfigDict(env_prefix="CRYPTO_", extra="ignore")
-
-    keys: SecretStr | None = None
-    key_file: Path | None = None
-    #: Which key wraps new data keys (default: the first one listed).
-    active_key_id: str | None = None
-    #: With no key configured, create a local key file (all-in-one mode only; in a cluster the
-    #: key comes from a Kubernetes Secret and this is off).
-    generate_local_key: bool = True
-    local_key_file: Path = Path("var/keys/service.key")
 
 
 class WrappedKey(BaseModel):

@@ -19,3 +19,7 @@ class BrokerUnavailable(PicUpscalerError):
 
 class ManifestInvalid(PicUpscalerError):
     """Raised when a stored manifest cannot be parsed; treated like a missing job."""
+
+
+class PreconditionFailed(PicUpscalerError):
+    """Raised when a conditional write loses: the object changed, exists, or is gone."""

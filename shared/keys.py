@@ -57,3 +57,9 @@ def job_id_of(key: str) -> str | None:
 def hour_may_hold_expired(hour_start: datetime, now: datetime, expiry: timedelta) -> bool:
     """True when some job uploaded in the hour starting at ``hour_start`` is past its expiry."""
     return hour_start + expiry <= now
+
+
+def is_due(job_id: str, now: datetime, after: timedelta) -> bool:
+    """True when the job was uploaded at least ``after`` before ``now`` (from its id alone)."""
+    created = ids.created_at(job_id)
+    return created is not None and created + after <= now

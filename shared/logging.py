@@ -1,7 +1,7 @@
 """structlog set-up, done once per entry point.
 
 Console lines for people, JSON for log shippers. ``job_id`` is bound through contextvars.
-Never log image bytes or a full IP address: use :func:`shared.privacy.truncate_ip`.
+Never log image bytes or a full IP address: see :func:`gateway.client_info.truncate_ip`.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import logging
 import sys
 
 import structlog
+from structlog.types import EventDict
 
 from shared.settings import LogSettings
 
@@ -17,8 +18,16 @@ from shared.settings import LogSettings
 def configure_logging(service: str, settings: LogSettings | None = None) -> None:
     """Route structlog and the standard library's logging through one renderer."""
     settings = settings or LogSettings()
+
+    def add_service(_: object, __: str, event: EventDict) -> EventDict:
+        # A processor, not a context variable: context variables are per thread and per
+        # request, and the service name belongs on every line of every thread.
+        event.setdefault("service", service)
+        return event
+
     shared_processors: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_service,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -52,4 +61,4 @@ def configure_logging(service: str, settings: LogSettings | None = None) -> None
     logging.getLogger("uvicorn.access").disabled = True
     for noisy in ("pika", "urllib3", "botocore", "werkzeug"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    structlog.contextvars.bind_contextvars(service=service)
+

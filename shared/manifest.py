@@ -9,32 +9,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
 from shared import keys
 from shared.crypto import WrappedKey
 from shared.errors import ManifestInvalid, ObjectNotFound
+from shared.formats import OutputFormatName
+from shared.states import JobStatus
 from shared.storage import ObjectStore
 
 SCHEMA_VERSION = 1
-OutputFormat = Literal["png", "jpeg", "webp"]
-
-
-class JobStatus(StrEnum):
-    """Where a job is in its life: queued → running → succeeded | failed."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-
-    @property
-    def finished(self) -> bool:
-        """True for the states a job never leaves."""
-        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED)
 
 
 class JobOptions(BaseModel):
@@ -42,7 +27,7 @@ class JobOptions(BaseModel):
 
     model: str
     scale: int
-    output_format: OutputFormat = "png"
+    output_format: OutputFormatName = "png"
     face_enhance: bool = False
     #: JPEG/WebP quality 1..100; None means the format's default. PNG is lossless: ignored.
     quality: int | None = Field(default=None, ge=1, le=100)
@@ -111,8 +96,20 @@ class ClientInfo(BaseModel):
     time: datetime
 
 
+class DeletionMark(BaseModel):
+    """Who deleted a job, why and when: all a deleted job's manifest (its tombstone) keeps."""
+
+    reason: str
+    service: str
+    time: datetime
+
+
 class JobManifest(BaseModel):
-    """Everything held about one job."""
+    """Everything held about one job.
+
+    Its ``status`` changes only through :mod:`shared.lifecycle` (compare-and-set on this
+    object), never by writing the file directly.
+    """
 
     schema_version: int = SCHEMA_VERSION
     id: str
@@ -130,11 +127,13 @@ class JobManifest(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict)
     report: JobReport | None = None
     #: The per-job data key, wrapped by a service key: the images cannot be read without it,
-    #: so deleting the manifest crypto-shreds every copy of them.
-    data_key: WrappedKey
+    #: so removing it (deletion, failure) crypto-shreds every copy of them at once.
+    data_key: WrappedKey | None
     client: ClientInfo | None = None
     #: The upload opted out of anonymous usage counts (cookie, Sec-GPC or DNT).
     analytics_opt_out: bool = False
+    #: Set when the job was deleted (status ``deleted``): the manifest is then a tombstone.
+    deletion: DeletionMark | None = None
 
     def touch(self) -> None:
         """Record that the manifest changed now."""
@@ -154,7 +153,11 @@ def token_matches(manifest: JobManifest, token: str | None) -> bool:
 
 
 def load_manifest(store: ObjectStore, job_id: str) -> JobManifest | None:
-    """Read a job's manifest, or None when the job does not exist (or the id is malformed)."""
+    """Read a job's manifest, or None when the job does not exist (or the id is malformed).
+
+    A deleted job's tombstone is returned as it is: callers that serve clients check
+    ``status`` (see :func:`shared.lifecycle.read`).
+    """
     prefix = keys.job_prefix(job_id)
     if prefix is None:
         return None
@@ -162,17 +165,15 @@ def load_manifest(store: ObjectStore, job_id: str) -> JobManifest | None:
         raw = store.get(prefix + keys.MANIFEST)
     except ObjectNotFound:
         return None
+    return parse_manifest(raw, job_id)
+
+
+def parse_manifest(raw: bytes, job_id: str) -> JobManifest:
+    """Parse a stored manifest; ManifestInvalid when it is not one (or not this job's)."""
     try:
-        return JobManifest.model_validate_json(raw)
+        manifest = JobManifest.model_validate_json(raw)
     except ValidationError as exc:
         raise ManifestInvalid(job_id) from exc
-
-
-def save_manifest(store: ObjectStore, manifest: JobManifest) -> None:
-    """Write a job's manifest (replacing the previous version)."""
-    manifest.touch()
-    store.put(
-        keys.job_key(manifest.id, keys.MANIFEST),
-        manifest.model_dump_json().encode(),
-        "application/json",
-    )
+    if manifest.id != job_id:
+        raise ManifestInvalid(job_id)
+    return manifest

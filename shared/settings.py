@@ -62,6 +62,42 @@ class JobSettings(BaseSettings):
     max_output_pixels: int = Field(default=64_000_000, ge=1)
 
 
+class CryptoSettings(BaseSettings):
+    """Service keys from ``CRYPTO_KEYS`` or a key file: items ``key_id:base64(32 bytes)``."""
+
+    model_config = SettingsConfigDict(env_prefix="CRYPTO_", extra="ignore")
+
+    keys: SecretStr | None = None
+    key_file: Path | None = None
+    #: Which key wraps new data keys (default: the first one listed).
+    active_key_id: str | None = None
+    #: With no key configured, create a local key file (all-in-one mode only; in a cluster the
+    #: key comes from a Kubernetes Secret and this is off).
+    generate_local_key: bool = True
+    local_key_file: Path = DEFAULT_DATA_DIR / "keys" / "service.key"
+
+
+class ModelDirSettings(BaseSettings):
+    """The operator's model directory (``MODEL_DIR``), read by the workers and the gateway.
+
+    Workers load the checkpoints in it; gateways (the same directory mounted read-only) read
+    only the file names, to offer those models. One variable, so the two cannot disagree.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MODEL_", extra="ignore")
+
+    dir: Path | None = None
+
+
+class AnalyticsSettings(BaseSettings):
+    """Anonymous aggregate usage counts (``ANALYTICS_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="ANALYTICS_", extra="ignore")
+
+    #: Seconds between writes of a process's aggregate counters to storage.
+    flush_seconds: float = Field(default=60.0, gt=0)
+
+
 class LogSettings(BaseSettings):
     """Logging: console lines for people, JSON for log shippers."""
 

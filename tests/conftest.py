@@ -8,15 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import (
-    RABBITMQ_URL,
-    Service,
-    free_port,
-    port_open,
-    s3_service_env,
-    skip_or_fail,
-    wait_http_ok,
-)
+from tests.support.env import RABBITMQ_URL, skip_or_fail
+from tests.support.net import free_port, port_open, wait_http_ok
+from tests.support.processes import Service
+from tests.support.storage import s3_service_env
 
 
 @pytest.fixture(scope="session")

@@ -31,12 +31,13 @@ def main() -> None:
         signal.signal(sig, lambda *_: stop.set())
     runtime.worker.start()
     analytics = runtime.context.analytics
-    flusher = start_flusher(analytics, 60.0) if analytics is not None else None
+    flush_seconds = settings.analytics.flush_seconds
+    flusher = start_flusher(analytics, flush_seconds) if analytics is not None else None
     log.info(
         "worker_ready",
         startup_seconds=round(time.perf_counter() - started, 2),
         model_load_seconds=round(runtime.load_seconds, 2),
-        device=str(runtime.context.models.device),
+        device=runtime.device,
         queue=settings.broker.queue,
     )
     stop.wait()

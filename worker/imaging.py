@@ -40,17 +40,15 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageCms
 
+from shared.formats import INPUT_FORMATS, OUTPUT_FORMATS
 from worker import metadata, png16
 
 AlphaMode = Literal["bicubic", "model"]
-DEFAULT_QUALITY = {"jpeg": 92, "webp": 90}
 PRECISION_NOTE = (
     "precision: the model ran at 8 bits; the 16-bit output adds the input's low-order bits "
     "back by bicubic interpolation"
 )
 _SRGB = ImageCms.createProfile("sRGB")
-#: What the gateway accepts (gateway.images sniffs these); nothing else is opened here.
-FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
 
 
 class ImageDecodeError(Exception):
@@ -71,6 +69,18 @@ class Fidelity:
         entries: list[str] = getattr(self, kind)
         if item not in entries:
             entries.append(item)
+
+    def copy(self) -> Fidelity:
+        """An independent copy (encoding adds to a copy, never to the decoder's findings)."""
+        return Fidelity(list(self.kept), list(self.converted), list(self.dropped), list(self.notes))
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """An encoded result and the whole account of fidelity: the decoder's plus the encoder's."""
+
+    data: bytes
+    fidelity: Fidelity
 
 
 @dataclass
@@ -94,7 +104,7 @@ def decode(data: bytes) -> DecodedImage:
             # metadata warnings ("Tag data larger than file", one per bad EXIF tag) are noise.
             warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=FORMATS) as img:
+            with Image.open(io.BytesIO(data), formats=INPUT_FORMATS) as img:
                 img.load()  # PNG text chunks after the pixels are read only now
                 return _decode_opened(img, data)
     except Exception as exc:
@@ -228,18 +238,18 @@ def encode(
     output_format: str,
     *,
     quality: int | None = None,
-) -> bytes:
+) -> Encoded:
     """Encode the model's RGB output with the upscaled ``alpha``, without input metadata.
 
-    Restores grayscale, 16-bit depth and the ICC profile where the format allows, and records
-    what it kept or converted in ``decoded.fidelity``.
+    Restores grayscale, 16-bit depth and the ICC profile where the format allows; the result
+    carries what was kept or converted (``decoded`` is left as it was).
     """
-    fidelity = decoded.fidelity
+    fidelity = decoded.fidelity.copy()
     colour = np.asarray(Image.fromarray(pixels).convert("L")) if decoded.grayscale else pixels
     icc = decoded.icc_profile
     if decoded.bit_depth == 16 and decoded.residual is not None:
         if output_format == "png":
-            return _encode_png16(colour, alpha, decoded)
+            return Encoded(_encode_png16(colour, alpha, decoded, fidelity), fidelity)
         fidelity.add("converted", "16bit_to_8bit")
     img = Image.fromarray(colour)
     if alpha is not None:
@@ -267,18 +277,20 @@ def encode(
     if output_format == "png":
         img.save(buf, "PNG", compress_level=4, **options)  # lossless: quality does not apply
     elif output_format == "jpeg":
-        q = quality or DEFAULT_QUALITY["jpeg"]
+        q = OUTPUT_FORMATS["jpeg"].quality(quality)
         img.save(buf, "JPEG", quality=q, subsampling=0 if q >= 90 else 2, **options)
     elif output_format == "webp":
-        img.save(buf, "WEBP", quality=quality or DEFAULT_QUALITY["webp"], method=4, **options)
+        q = OUTPUT_FORMATS["webp"].quality(quality)
+        img.save(buf, "WEBP", quality=q, method=4, **options)
     else:
         raise ValueError(f"unknown output format {output_format!r}")
-    return buf.getvalue()
+    return Encoded(buf.getvalue(), fidelity)
 
 
-def _encode_png16(colour: np.ndarray, alpha: np.ndarray | None, decoded: DecodedImage) -> bytes:
+def _encode_png16(
+    colour: np.ndarray, alpha: np.ndarray | None, decoded: DecodedImage, fidelity: Fidelity
+) -> bytes:
     assert decoded.residual is not None
-    fidelity = decoded.fidelity
     fidelity.add("kept", "16bit")
     fidelity.add("notes", PRECISION_NOTE)
     if decoded.grayscale:

@@ -78,8 +78,8 @@ class ModelPool:
             for key, spec in NETWORKS.items()
         }
         self._waiting: dict[tuple[str, int], nn.Module] = {}  # verified, not yet on the device
-        if settings.model_dir is not None:
-            self._load_operator_models(Path(settings.model_dir))
+        if settings.models.dir is not None:
+            self._load_operator_models(Path(settings.models.dir))
         self._upscalers: dict[tuple[str, int], Upscaler] = {}
         self._lock = threading.Lock()
 
@@ -88,7 +88,7 @@ class ModelPool:
         try:
             files = operator_model_files(model_dir)
         except OperatorModelError as exc:
-            raise OperatorModelError(f"WORKER_MODEL_DIR: {exc}") from exc
+            raise OperatorModelError(f"MODEL_DIR: {exc}") from exc
         for path, name, scale in files:
             parsed = (name, scale)
             if parsed in self._entries:

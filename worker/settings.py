@@ -10,9 +10,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.settings import (
     DEFAULT_DATA_DIR,
+    AnalyticsSettings,
     BrokerSettings,
+    CryptoSettings,
     JobSettings,
     LogSettings,
+    ModelDirSettings,
     StorageSettings,
 )
 
@@ -41,15 +44,19 @@ class WorkerSettings(BaseSettings):
     warmup: bool = True
     #: Where converted weights are cached so that later start-ups are fast.
     model_cache_dir: Path = DEFAULT_DATA_DIR / "model-cache"
-    #: Operator models: official BasicSR checkpoints named <name>-x<scale>.pth|.safetensors.
-    model_dir: Path | None = None
     #: Models loaded at start-up (name:scale); others load on first use.
     preload: list[str] = Field(default_factory=lambda: ["realesrgan-x4plus:4"])
     #: Port for the Prometheus endpoint of a stand-alone worker (0 = none).
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    #: Seconds between progress writes to a job's manifest (each is a storage PUT).
+    progress_interval_seconds: float = Field(default=1.0, ge=0)
     #: Seconds to wait for the current job on SIGTERM before handing it back to the queue.
     shutdown_grace_seconds: int = Field(default=60, ge=1)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    crypto: CryptoSettings = Field(default_factory=CryptoSettings)
+    #: Operator models (``MODEL_DIR``): BasicSR checkpoints named <name>-x<scale>.pth|.safetensors.
+    models: ModelDirSettings = Field(default_factory=ModelDirSettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     log: LogSettings = Field(default_factory=LogSettings)

@@ -7,7 +7,7 @@ The JSON lands in ``deploy/k8s/components/monitoring/dashboards/`` (committed), 
 monitoring component turns each file into a ConfigMap that Grafana's dashboard sidecar loads
 (label ``grafana_dashboard: "1"``). ``tests/deploy/test_dashboards.py`` regenerates and
 compares, and the live Prometheus test runs every query. Each panel links to its runbook in
-docs/operations.md. The metric names are those of gateway/metrics.py, worker/jobs.py,
+docs/operations.md. The metric names are those of gateway/metrics.py, worker/metrics.py,
 janitor/metrics.py and shared/ops_metrics.py.
 """
 

@@ -8,27 +8,30 @@ from __future__ import annotations
 import hmac
 from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from gateway.deps import BearerToken, no_store
 from gateway.errors import ApiError
 from gateway.services import ServicesDep
 from shared.analytics import aggregate
 
-router = APIRouter(prefix="/v1/analytics", tags=["operators"])
+router = APIRouter(prefix="/v1/analytics", tags=["operators"], dependencies=[Depends(no_store)])
 
 
 @router.get("")
 async def analytics(
-    request: Request, services: ServicesDep, hours: int = Query(default=24, ge=1, le=24 * 90)
+    token: BearerToken,
+    services: ServicesDep,
+    hours: int = Query(default=24, ge=1, le=24 * 90),
 ) -> JSONResponse:
     """Aggregate counts over the last ``hours``: uploads, images processed, times, errors."""
     expected = services.settings.analytics_token
-    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-    if expected is None or not (
-        scheme.lower() == "bearer"
-        and hmac.compare_digest(presented.strip().encode(), expected.get_secret_value().encode())
+    if (
+        expected is None
+        or token is None
+        or not hmac.compare_digest(token.encode(), expected.get_secret_value().encode())
     ):
         # The same answer whether the endpoint is off or the token is wrong.
         raise ApiError(404, "not_found", "Not Found")

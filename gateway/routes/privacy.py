@@ -3,40 +3,47 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from gateway.errors import ApiError
+from gateway.deps import BearerToken, no_store
+from gateway.errors import ApiError, unavailable
+from gateway.schemas import error_responses
 from gateway.services import ServicesDep
 from gateway.tokens import job_id_of_token
-from shared.errors import StorageUnavailable
-from shared.manifest import load_manifest, token_matches
+from shared import lifecycle
+from shared.errors import ManifestInvalid, StorageUnavailable
+from shared.manifest import token_matches
+from shared.states import JobStatus
 
-router = APIRouter(prefix="/v1/privacy", tags=["privacy"])
+router = APIRouter(prefix="/v1/privacy", tags=["privacy"], dependencies=[Depends(no_store)])
 MAX_TOKENS = 100
 
 
-def presented_tokens(request: Request) -> list[str]:
+def presented_tokens(
+    bearer: BearerToken,
+    x_job_tokens: Annotated[
+        str | None, Header(description="More job tokens, comma-separated.")
+    ] = None,
+) -> list[str]:
     """Tokens from ``Authorization: Bearer`` and/or ``X-Job-Tokens`` (comma-separated)."""
-    tokens: list[str] = []
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        tokens.append(value.strip())
-    tokens += [t.strip() for t in request.headers.get("x-job-tokens", "").split(",") if t.strip()]
+    tokens = [bearer] if bearer else []
+    tokens += [t.strip() for t in (x_job_tokens or "").split(",") if t.strip()]
     return list(dict.fromkeys(tokens))
 
 
-@router.get("/export")
-async def export(request: Request, services: ServicesDep) -> JSONResponse:
+@router.get("/export", responses=error_responses(401, 422, 503))
+async def export(
+    tokens: Annotated[list[str], Depends(presented_tokens)], services: ServicesDep
+) -> JSONResponse:
     """Everything stored about the jobs whose tokens are presented, as JSON.
 
     What is not here is not held: no image is ever inspected, and deleted jobs leave only an
     audit record (job id, object sizes, time, reason) that names no person.
     """
-    tokens = presented_tokens(request)
     if not tokens:
         raise ApiError(
             401,
@@ -52,20 +59,25 @@ async def export(request: Request, services: ServicesDep) -> JSONResponse:
     for token in tokens:
         job_id = job_id_of_token(token)
         try:
-            manifest = (
-                await run_in_threadpool(load_manifest, services.store, job_id) if job_id else None
+            tracked = (
+                await run_in_threadpool(lifecycle.read, services.store, job_id) if job_id else None
             )
         except StorageUnavailable:
-            raise ApiError(
-                503,
-                "storage_unavailable",
-                "The service cannot reach its storage right now; please retry shortly.",
-                {"Retry-After": str(services.settings.retry_after_seconds)},
-            ) from None
-        if manifest is None or not token_matches(manifest, token) or manifest.expires_at <= now:
+            raise unavailable("storage", services.settings.retry_after_seconds) from None
+        except ManifestInvalid:
+            tracked = None
+        manifest = tracked.manifest if tracked is not None else None
+        if (
+            manifest is None
+            or manifest.status is JobStatus.DELETED
+            or not token_matches(manifest, token)
+            or manifest.expires_at <= now
+        ):
             unknown += 1
             continue
-        record = manifest.model_dump(mode="json", exclude={"token_sha256", "data_key"})
+        record = manifest.model_dump(
+            mode="json", exclude={"token_sha256", "data_key", "deletion"}
+        )
         record["links"] = {
             "status": f"/v1/jobs/{manifest.id}",
             "result": f"/v1/jobs/{manifest.id}/result",

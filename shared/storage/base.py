@@ -26,6 +26,14 @@ class ObjectInfo:
     last_modified: datetime | None = None
 
 
+@dataclass(frozen=True)
+class Versioned:
+    """An object's bytes with the entity tag that a conditional write must name."""
+
+    data: bytes
+    etag: str
+
+
 #: Annotation alias: inside the classes, ``list`` is the listing method.
 Uploads = list[IncompleteUpload]
 
@@ -46,6 +54,25 @@ class ObjectStore(Protocol):
 
     def get(self, key: str) -> bytes:
         """Return the object's bytes; raise ObjectNotFound when it does not exist."""
+
+    def get_versioned(self, key: str) -> Versioned:
+        """Return the object's bytes and entity tag; raise ObjectNotFound when it is missing."""
+
+    def put_if(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str = "application/octet-stream",
+        *,
+        etag: str | None,
+    ) -> str:
+        """Compare-and-set: store ``data`` only if the object is unchanged; return the new tag.
+
+        ``etag=None`` creates the object only if no object has the key (``If-None-Match: *``);
+        a tag replaces the object only if its current tag is that one (``If-Match``). Raise
+        PreconditionFailed otherwise, including when the object was deleted meanwhile, so a
+        conditional write can never bring a deleted object back.
+        """
 
     def stat(self, key: str) -> ObjectInfo | None:
         """Return the object's size and time, or None when it does not exist."""

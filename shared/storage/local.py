@@ -3,19 +3,28 @@
 Writes go to a temporary name in the same directory and are renamed into place, so a reader
 never sees half an object; a temporary left by a crash is listed like any object, so it
 expires with its job. Keys are checked so that none escapes the bucket directory.
+
+Conditional writes (:meth:`LocalStore.put_if`) give the guarantee S3's ``If-Match`` /
+``If-None-Match`` give: the compare and the rename happen under an exclusive ``flock`` on a
+lock file beside (not inside) the bucket directory, which serialises them across the threads
+and processes of one installation (all-in-one, and an operator's ``python -m janitor`` on the
+same directory). The entity tag is a digest of the content.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import os
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shared.errors import ObjectNotFound, StorageUnavailable
-from shared.storage.base import IncompleteUpload, ObjectInfo, Uploads
+from shared.errors import ObjectNotFound, PreconditionFailed, StorageUnavailable
+from shared.failpoints import failpoint
+from shared.storage.base import IncompleteUpload, ObjectInfo, Uploads, Versioned
 
 _TMP = ".tmp-"
 
@@ -26,6 +35,7 @@ class LocalStore:
     def __init__(self, root: Path, bucket: str) -> None:
         self.bucket = bucket
         self.root = (Path(root) / bucket).resolve()
+        self._lock_path = self.root.parent / f".{bucket}.lock"
 
     def _path(self, key: str) -> Path:
         parts = key.split("/")
@@ -41,6 +51,9 @@ class LocalStore:
             raise StorageUnavailable(f"bucket directory {self.root} is missing")
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        self._write(key, data)
+
+    def _write(self, key: str, data: bytes) -> None:
         path = self._path(key)
         tmp = path.with_name(f"{_TMP}{uuid.uuid4().hex}")
         try:
@@ -48,11 +61,50 @@ class LocalStore:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
+            # The object exists only as a temporary here: a partial upload, as S3 has them.
+            failpoint(f"storage.partial.{path.name}")
             os.replace(tmp, path)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
             raise StorageUnavailable(str(exc)) from exc
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Hold the installation-wide lock of this bucket (threads and processes alike)."""
+        try:
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StorageUnavailable(str(exc)) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def get_versioned(self, key: str) -> Versioned:
+        data = self.get(key)
+        return Versioned(data, _etag(data))
+
+    def put_if(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str = "application/octet-stream",
+        *,
+        etag: str | None,
+    ) -> str:
+        with self._exclusive():
+            try:
+                current: str | None = _etag(self._path(key).read_bytes())
+            except FileNotFoundError:
+                current = None
+            except OSError as exc:
+                raise StorageUnavailable(str(exc)) from exc
+            if current != etag:
+                raise PreconditionFailed(key)
+            self._write(key, data)
+        return _etag(data)
 
     def get(self, key: str) -> bytes:
         try:
@@ -70,6 +122,12 @@ class LocalStore:
         return ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
 
     def delete_many(self, keys: Iterable[str]) -> list[str]:
+        # Under the lock, so that a delete cannot fall between a conditional write's compare
+        # and its rename (S3 gives that order server-side).
+        with self._exclusive():
+            return self._delete_all(keys)
+
+    def _delete_all(self, keys: Iterable[str]) -> list[str]:
         failed = []
         for key in keys:
             path = self._path(key)
@@ -125,3 +183,8 @@ class LocalStore:
     def set_expiry_backstop(self, prefix: str, days: int) -> None:
         # A directory has no lifecycle rules; the janitor's sweep is the only mechanism.
         return None
+
+
+def _etag(data: bytes) -> str:
+    """The entity tag of an object's content."""
+    return hashlib.sha256(data).hexdigest()[:32]

@@ -2,6 +2,10 @@
 
 Only S3 features MinIO implements are used. Network and server errors become
 StorageUnavailable so the callers can answer 503 or retry; a missing key is ObjectNotFound.
+
+Conditional writes use S3's ``If-Match`` / ``If-None-Match: *`` on PutObject (MinIO, AWS S3
+since 2024, and moto's server implement them). minio-py's ``put_object`` turns unknown headers
+into user metadata, so :meth:`S3Store.put_if` calls its one-request PutObject directly.
 """
 
 from __future__ import annotations
@@ -16,16 +20,21 @@ from minio import Minio
 from minio.commonconfig import ENABLED, Filter
 from minio.deleteobjects import DeleteObject
 from minio.error import MinioException, S3Error
+from minio.helpers import MIN_PART_SIZE
 from minio.lifecycleconfig import AbortIncompleteMultipartUpload, Expiration, LifecycleConfig, Rule
 
-from shared.errors import ObjectNotFound, StorageUnavailable
+from shared.errors import ObjectNotFound, PreconditionFailed, StorageUnavailable
+from shared.failpoints import failpoint
 from shared.settings import StorageSettings
-from shared.storage.base import IncompleteUpload, ObjectInfo, Uploads
+from shared.storage.base import IncompleteUpload, ObjectInfo, Uploads, Versioned
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 _MISSING = {"NoSuchKey", "NoSuchObject", "ResourceNotFound"}
+#: A conditional write lost: the tag differs (412), a concurrent conditional write won (409),
+#: or the object is gone (If-Match on a missing key answers NoSuchKey).
+_CONDITION_LOST = {"PreconditionFailed", "ConditionalRequestConflict", *_MISSING}
 
 
 def _translated(fn: Callable[P, R]) -> Callable[P, R]:
@@ -35,7 +44,7 @@ def _translated(fn: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except (ObjectNotFound, StorageUnavailable):
+        except (ObjectNotFound, PreconditionFailed, StorageUnavailable):
             raise
         except S3Error as exc:
             if exc.code in _MISSING:
@@ -86,7 +95,38 @@ class S3Store:
 
     @_translated
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
-        self.client.put_object(self.bucket, key, io.BytesIO(data), len(data), content_type)
+        # Objects over one part go up as a multipart upload (minio-py's choice, 5 MiB parts).
+        stream = _PartWatch(data, key.rsplit("/", 1)[-1])
+        self.client.put_object(self.bucket, key, stream, len(data), content_type)
+
+    @_translated
+    def get_versioned(self, key: str) -> Versioned:
+        response = self.client.get_object(self.bucket, key)
+        try:
+            return Versioned(response.read(), response.headers.get("ETag", "").strip('"'))
+        finally:
+            response.close()
+            response.release_conn()
+
+    @_translated
+    def put_if(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str = "application/octet-stream",
+        *,
+        etag: str | None,
+    ) -> str:
+        condition = {"If-None-Match": "*"} if etag is None else {"If-Match": f'"{etag}"'}
+        try:
+            written = self.client._put_object(
+                self.bucket, key, data, {"Content-Type": content_type, **condition}
+            )
+        except S3Error as exc:
+            if exc.code in _CONDITION_LOST:
+                raise PreconditionFailed(key) from exc
+            raise
+        return (written.etag or "").strip('"')
 
     @_translated
     def get(self, key: str) -> bytes:
@@ -173,3 +213,23 @@ class S3Store:
             ),
         )
         self.client.set_bucket_lifecycle(self.bucket, LifecycleConfig([rule]))
+
+
+class _PartWatch(io.BytesIO):
+    """The bytes of an upload, marking the moment a multipart upload is under way.
+
+    minio-py reads the next part only after it has created the multipart upload and sent the
+    part before, so the first read past one part is a moment at which the object exists only
+    as a partial upload: the failpoint there lets the lifecycle tests delete a job mid-upload.
+    """
+
+    def __init__(self, data: bytes, name: str) -> None:
+        super().__init__(data)
+        self._name = name
+        self._marked = False
+
+    def read(self, size: int | None = -1) -> bytes:
+        if not self._marked and self.tell() >= MIN_PART_SIZE:
+            self._marked = True
+            failpoint(f"storage.partial.{self._name}")
+        return super().read(size)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import skip_or_fail
+from tests.support.env import skip_or_fail
 
 
 @pytest.fixture(scope="session")

@@ -99,7 +99,7 @@ def defined_metrics() -> set[str]:
     import gateway.metrics  # noqa: F401
     import janitor.metrics  # noqa: F401
     import shared.ops_metrics as ops_metrics
-    import worker.jobs  # noqa: F401
+    import worker.metrics  # noqa: F401
 
     names: set[str] = set()
     gpu = CollectorRegistry()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.k8s_render import ROOT
-from tests.support import skip_or_fail
+from tests.support.env import skip_or_fail
 
 DOCKER = ROOT / "deploy" / "docker"
 IMAGES = ("service", "worker")

@@ -361,7 +361,7 @@ def test_operator_models_component(kubectl: str, tmp_path: Path) -> None:
     assert claim["metadata"]["namespace"] == NAMESPACE
     assert claim["spec"]["accessModes"] == ["ReadOnlyMany"]
     specs = pod_specs(objs)
-    for name, variable in (("worker", "WORKER_MODEL_DIR"), ("gateway", "GATEWAY_MODEL_DIR")):
+    for name, variable in (("worker", "MODEL_DIR"), ("gateway", "MODEL_DIR")):
         (container,) = specs[name]["containers"]
         (mount,) = [m for m in container["volumeMounts"] if m["name"] == "models"]
         assert mount["readOnly"] is True

@@ -33,15 +33,9 @@ from tests.deploy.promql import (
     metric_names,
     without_threshold,
 )
-from tests.support import (
-    Service,
-    Stack,
-    free_port,
-    http,
-    multipart,
-    skip_or_fail,
-    wait_http_ok,
-)
+from tests.support.env import skip_or_fail
+from tests.support.net import free_port, http, multipart, wait_http_ok
+from tests.support.processes import Service, Stack
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from shared import ops_metrics
 from shared.broker import build_broker, enqueue_job
 from shared.settings import BrokerSettings, JobSettings
-from tests.support import delete_queues
+from tests.support.processes import delete_queues
 
 pytestmark = pytest.mark.rabbitmq
 

@@ -11,16 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.support import (
-    MODEL_CACHE,
-    Service,
-    astronaut_lr,
-    free_port,
-    http,
-    niqe,
-    upload_and_wait,
-    wait_http_ok,
-)
+from tests.support.env import MODEL_CACHE
+from tests.support.net import free_port, http, upload_and_wait, wait_http_ok
+from tests.support.photos import astronaut_lr, niqe
+from tests.support.processes import Service
 
 pytestmark = pytest.mark.slow
 

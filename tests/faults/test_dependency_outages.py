@@ -8,13 +8,14 @@ import json
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from tests.support import Stack, TcpProxy, http, multipart
+from tests.support.net import TcpProxy, http, multipart
+from tests.support.processes import Stack
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 
@@ -98,6 +99,13 @@ def test_storage_outage_gives_503_then_recovers(proxied: tuple[Stack, TcpProxy])
     assert set(states.values()) == {"succeeded"}, states
 
 
+def wait_until(condition: Callable[[], bool], timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.1)
+
+
 def rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=120)
 
@@ -140,11 +148,14 @@ def test_broker_restart_while_uploading_loses_no_accepted_job(
         threads = [threading.Thread(target=client, args=(i,)) for i in range(2)]
         for t in threads:
             t.start()
-        time.sleep(3)
+        wait_until(lambda: len(accepted) >= 5, 120, "no upload was accepted before the outage")
         rabbitmqctl("stop_app")
-        time.sleep(6)
+        # The outage lasts until it has been seen, not for a guessed time: a loaded machine
+        # makes each refused upload take seconds (the broker client retries inside).
+        wait_until(lambda: len(refused) >= 3, 180, "no upload was refused during the outage")
         rabbitmqctl("start_app")
-        time.sleep(8)
+        after = len(accepted)
+        wait_until(lambda: len(accepted) >= after + 5, 180, "uploads not accepted after it")
         stop.set()
         for t in threads:
             t.join(timeout=60)

@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 from shared import audit, ids, keys
 from shared.storage import open_store
-from tests.support import REPO, storage_settings
+from tests.support.env import REPO
+from tests.support.storage import storage_settings
 
 
 def test_killed_mid_sweep_then_completed(s3_env: dict[str, str]) -> None:

@@ -12,12 +12,13 @@ import pytest
 
 from shared import keys
 from shared.broker import build_broker, enqueue_job
-from shared.crypto import CryptoSettings, KeyRing
-from shared.manifest import JobOptions
-from shared.settings import BrokerSettings, JobSettings
+from shared.crypto import KeyRing
+from shared.settings import BrokerSettings, CryptoSettings, JobSettings
 from shared.storage import open_store
-from tests.jobs_support import store_job
-from tests.support import Stack, astronaut_lr, http, multipart, storage_settings
+from tests.support.net import http, multipart
+from tests.support.photos import astronaut_lr, photo
+from tests.support.processes import Stack
+from tests.support.storage import replace_input, storage_settings, submitted_job
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 
@@ -84,17 +85,14 @@ def test_poison_input_fails_after_bounded_attempts_and_worker_stays_up(
     settings = storage_settings(s3_env)
     store = open_store(settings, settings.jobs_bucket)
     ring = KeyRing.from_settings(CryptoSettings(keys=stack.env["CRYPTO_KEYS"]))
-    job_id = store_job(
-        store,
-        ring,
-        b"\x89PNG\r\n\x1a\n" + b"\xff" * 4096,
-        JobOptions(model="realesr-animevideov3", scale=2),
-        width=64,
-        height=64,
-    )
     broker = build_broker(
         BrokerSettings(backend="rabbitmq", url=rabbitmq_url, queue=stack.queue), JobSettings()
     )
+    # Stored and queued as the gateway does, then its input replaced: as if it got past.
+    job_id = submitted_job(
+        store, ring, photo(64, 64), {"model": "realesr-animevideov3", "scale": "2"}
+    ).id
+    replace_input(store, ring, job_id, b"\x89PNG\r\n\x1a\n" + b"\xff" * 4096)
     enqueue_job(broker, stack.queue, job_id)
     broker.close()
 

@@ -17,8 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateway.settings import GatewaySettings
-from shared.crypto import CryptoSettings
-from shared.settings import BrokerSettings, JobSettings, StorageSettings
+from shared.settings import BrokerSettings, CryptoSettings, JobSettings, StorageSettings
 from tests.hostile.corpus import (
     CORPUS,
     MAX_INPUT_PIXELS,

@@ -25,15 +25,15 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from gateway.app import create_app
-from gateway.images import MAX_OUTPUT_SIDE
 from gateway.services import Services
+from shared.formats import OUTPUT_FORMATS
 from shared.manifest import load_manifest
 from tests.hostile.corpus import CORPUS, MAX_INPUT_PIXELS, Entry
 from tests.hostile.harness import gateway_settings, send
-from tests.support import MODEL_CACHE
+from tests.support.env import MODEL_CACHE
 from worker import imaging
-from worker.jobs import JobContext, process_job
 from worker.models import ModelPool
+from worker.processing import JobContext, process_job
 from worker.settings import WorkerSettings
 
 FILES = [e for e in CORPUS if e.data is not None]
@@ -103,9 +103,9 @@ def test_accepted_files_encode_at_the_right_size(entry: Entry) -> None:
     size = (2 * width, 2 * height)
     alpha = imaging.upscale_alpha(decoded, size)
     for fmt in ("png", "jpeg", "webp"):
-        if max(size) > MAX_OUTPUT_SIDE[fmt]:
+        if max(size) > OUTPUT_FORMATS[fmt].max_side:
             continue  # the gateway refuses this combination (images.check_output_size)
-        out = imaging.encode(pixels, alpha, decoded, fmt)
+        out = imaging.encode(pixels, alpha, decoded, fmt).data
         with Image.open(io.BytesIO(out)) as result:
             assert result.format == fmt.upper()
             assert result.size == size
@@ -172,10 +172,10 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         )
         ctx = JobContext(
             store=services.store,
+            audit_store=services.audit_store,
+            keyring=services.keyring,
             models=models,
             max_attempts=3,
-            keyring=services.keyring,
-            audit_store=services.audit_store,
         )
         with TestClient(app, raise_server_exceptions=False) as client:
             yield Pipeline(client, ctx)
@@ -192,7 +192,7 @@ def test_accepted_job_succeeds_end_to_end(pipeline: Pipeline, entry: Entry) -> N
     job = response.json()
     auth = {"Authorization": f"Bearer {job['token']}"}
 
-    process_job(pipeline.ctx, job["id"])
+    process_job(job_id=job["id"], ctx=pipeline.ctx)
 
     manifest = load_manifest(pipeline.ctx.store, job["id"])
     assert manifest is not None

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from tests.hostile.corpus import BOUNDARY, MULTIPART, PNG_SIGNATURE
-from tests.support import Service, free_port, http, wait_http_ok
+from tests.support.net import free_port, http, wait_http_ok
+from tests.support.processes import Service
 
 LIMIT = 1_000_000
 STREAM_BYTES = 50_000_000

@@ -10,7 +10,8 @@ import pytest
 
 from shared.broker import build_broker
 from shared.settings import BrokerSettings, JobSettings
-from tests.support import delete_queues, skip_or_fail
+from tests.support.env import skip_or_fail
+from tests.support.processes import delete_queues
 
 pytestmark = pytest.mark.rabbitmq
 

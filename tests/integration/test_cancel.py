@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 from shared.storage import open_store
-from tests.support import Stack, astronaut_lr, http, multipart, storage_settings
+from tests.support.net import http, multipart
+from tests.support.photos import astronaut_lr
+from tests.support.processes import Stack
+from tests.support.storage import storage_settings
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 

@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.support import Service, Stack, astronaut_lr, http, niqe, upload_and_wait
+from tests.support.net import http, upload_and_wait
+from tests.support.photos import astronaut_lr, niqe
+from tests.support.processes import Service, Stack
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 
@@ -110,7 +112,7 @@ def test_an_operator_model_runs_end_to_end(
 
     from safetensors.torch import save_file
 
-    from tests.support import MODEL_CACHE
+    from tests.support.env import MODEL_CACHE
     from worker.engine import NETWORKS, load_network
 
     models = tmp_path / "models"
@@ -118,7 +120,7 @@ def test_an_operator_model_runs_end_to_end(
     network = load_network(NETWORKS[("realesr-animevideov3", 4)], cache_dir=MODEL_CACHE)
     checkpoint = models / "house-anime-x4.safetensors"
     save_file({k: v.contiguous() for k, v in network.state_dict().items()}, checkpoint)
-    env = {"WORKER_MODEL_DIR": str(models), "GATEWAY_MODEL_DIR": str(models)}
+    env = {"MODEL_DIR": str(models)}
     stack = Stack(rabbitmq_url, s3_env, tmp_path, janitor=False, env=env)
     try:
         stack.wait_ready()

@@ -14,7 +14,8 @@ from shared import ids, keys
 from shared.audit import read_records
 from shared.storage import open_store
 from shared.storage.s3 import S3Store
-from tests.support import REPO, storage_settings
+from tests.support.env import REPO
+from tests.support.storage import storage_settings
 
 
 def janitor(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

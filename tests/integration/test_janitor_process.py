@@ -11,7 +11,8 @@ from pathlib import Path
 from shared import ids, keys
 from shared.audit import read_records
 from shared.storage import open_store
-from tests.support import Service, storage_settings
+from tests.support.processes import Service
+from tests.support.storage import storage_settings
 
 
 def _job(store, created: datetime) -> str:  # type: ignore[no-untyped-def]

@@ -19,7 +19,9 @@ from PIL import Image
 from shared import audit, ids
 from shared.keys import job_id_of
 from shared.storage import open_store
-from tests.support import Stack, http, multipart, storage_settings
+from tests.support.net import http, multipart
+from tests.support.processes import Stack
+from tests.support.storage import storage_settings
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 

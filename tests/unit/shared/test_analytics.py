@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.analytics import Analytics, aggregate, opted_out
+from gateway.client_info import opted_out
+from shared.analytics import Analytics, aggregate
 from shared.storage.local import LocalStore
 
 

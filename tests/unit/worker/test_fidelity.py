@@ -35,7 +35,8 @@ def run(
     alpha = imaging.upscale_alpha(
         decoded, size, alpha_mode, lambda a: upscale_to(a, 2, [BicubicUpscaler(2)])
     )
-    return imaging.encode(pixels, alpha, decoded, fmt, quality=quality), decoded.fidelity
+    encoded = imaging.encode(pixels, alpha, decoded, fmt, quality=quality)
+    return encoded.data, encoded.fidelity
 
 
 def opened(data: bytes) -> Image.Image:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from shared.operator_models import parse_model_filename, scan_operator_models
-from tests.support import MODEL_CACHE
+from tests.support.env import MODEL_CACHE
 from worker.engine import NETWORKS, Upscaler, load_network
 from worker.models import ModelPool, OperatorModelError
 from worker.settings import WorkerSettings
@@ -36,7 +36,7 @@ def anime_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_operator_model_is_served_and_described(anime_checkpoint: Path) -> None:
-    pool = ModelPool(_settings(model_dir=anime_checkpoint.parent))
+    pool = ModelPool(_settings(models={"dir": anime_checkpoint.parent}))
     assert pool.available()["drawn-art"] == (4,)
     assert pool.native_scales("drawn-art") == (4,) and pool.native_scales("nope") == ()
     described = pool.describe("drawn-art", 4)
@@ -75,12 +75,12 @@ def test_a_bad_file_stops_the_pool_at_start_up(
     data = anime_checkpoint.read_bytes() if content is None else content
     (tmp_path / name).write_bytes(data)
     with pytest.raises(OperatorModelError, match=match):
-        ModelPool(_settings(model_dir=tmp_path))
+        ModelPool(_settings(models={"dir": tmp_path}))
 
 
 def test_missing_model_dir_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(OperatorModelError, match="not a directory"):
-        ModelPool(_settings(model_dir=tmp_path / "absent"))
+        ModelPool(_settings(models={"dir": tmp_path / "absent"}))
 
 
 def test_budget_and_explicit_tile_settings() -> None:

@@ -1,4 +1,9 @@
-"""Processing a job against real storage (a local directory) and a real, small model."""
+"""Processing a job (the worker's use case) against real storage, on a tiny network.
+
+The engine runs for real (tiles, progress, stop checks) around a network with no weights, so
+these tests take milliseconds; what the Real-ESRGAN weights do is tested in ``tests/engine``.
+Failures raise here; what the worker then does with them is ``test_failures.py``.
+"""
 
 from __future__ import annotations
 
@@ -10,37 +15,28 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shared import keys
-from shared.audit import read_records
-from shared.manifest import (
-    JobManifest,
-    JobOptions,
-    JobStatus,
-    OutputFormat,
-    load_manifest,
-    save_manifest,
-)
+from shared import keys, lifecycle
+from shared.manifest import JobManifest, load_manifest
+from shared.states import JobStatus
 from shared.storage.local import LocalStore
-from tests.jobs_support import keyring, read_result, store_job
-from tests.support import MODEL_CACHE
+from tests.support.models import TinyModels
+from tests.support.photos import photo
+from tests.support.storage import keyring, read_result, replace_input, submitted_job
 from tests.unit.worker import samples
-from worker.jobs import JobContext, process_job
-from worker.models import ModelPool
-from worker.settings import WorkerSettings
-
-
-@pytest.fixture(scope="module")
-def models() -> ModelPool:
-    return ModelPool(WorkerSettings(preload=[], model_cache_dir=MODEL_CACHE, tile_size=64))
+from worker.errors import JobTimedOut, ProcessingCrashed, UndecodableImage
+from worker.processing import JobContext, Outcome, process_job
 
 
 @pytest.fixture
-def ctx(tmp_path: Path, models: ModelPool) -> JobContext:
+def ctx(tmp_path: Path) -> JobContext:
     store = LocalStore(tmp_path, "jobs")
     store.ensure_bucket()
-    audit = LocalStore(tmp_path, "audit")
     return JobContext(
-        store=store, models=models, max_attempts=3, keyring=keyring(), audit_store=audit
+        store=store,
+        audit_store=LocalStore(tmp_path, "audit"),
+        keyring=keyring(),
+        models=TinyModels(),
+        max_attempts=3,
     )
 
 
@@ -49,33 +45,26 @@ def submit(
     data: bytes,
     *,
     age: timedelta = timedelta(0),
-    fmt: OutputFormat = "png",
+    fmt: str = "png",
     model: str = "realesr-animevideov3",
     scale: int = 2,
 ) -> str:
-    return store_job(
-        ctx.store,
-        ctx.keyring,
-        data,
-        JobOptions(model=model, scale=scale, output_format=fmt),
-        created=datetime.now(UTC) - age,
-    )
+    fields = {"model": model, "scale": str(scale), "output_format": fmt}
+    created = datetime.now(UTC) - age
+    return submitted_job(ctx.store, ctx.keyring, data, fields, created=created).id
 
 
-def photo(width: int = 24, height: int = 16) -> bytes:
-    from skimage import data
-
-    img = Image.fromarray(data.astronaut()).resize((width, height))
-    buf = io.BytesIO()
-    img.save(buf, "PNG")
-    return buf.getvalue()
+def manifest_of(ctx: JobContext, job_id: str) -> JobManifest:
+    manifest = load_manifest(ctx.store, job_id)
+    assert manifest is not None
+    return manifest
 
 
 def test_job_succeeds_and_result_is_stored(ctx: JobContext) -> None:
     job_id = submit(ctx, photo(), fmt="webp")
-    process_job(ctx, job_id)
-    manifest = load_manifest(ctx.store, job_id)
-    assert manifest is not None and manifest.status is JobStatus.SUCCEEDED, manifest
+    assert process_job(job_id=job_id, ctx=ctx) is Outcome.SUCCEEDED
+    manifest = manifest_of(ctx, job_id)
+    assert manifest.status is JobStatus.SUCCEEDED, manifest
     assert manifest.attempts == 1 and manifest.progress == 1.0
     assert manifest.result is not None
     assert (manifest.result.width, manifest.result.height, manifest.result.format) == (
@@ -85,55 +74,50 @@ def test_job_succeeds_and_result_is_stored(ctx: JobContext) -> None:
     )
     result = Image.open(io.BytesIO(read_result(ctx.store, ctx.keyring, job_id)))
     assert result.format == "WEBP" and result.size == (48, 32)
-    # A duplicate delivery changes nothing.
-    process_job(ctx, job_id)
-    again = load_manifest(ctx.store, job_id)
-    assert again is not None and again.attempts == 1
+    # A second delivery changes nothing.
+    assert process_job(job_id=job_id, ctx=ctx) is Outcome.ALREADY_FINISHED
+    assert manifest_of(ctx, job_id).attempts == 1
 
 
-def test_undecodable_input_fails_visibly(ctx: JobContext) -> None:
-    job_id = submit(ctx, b"\x89PNG\r\n\x1a\n broken")
-    process_job(ctx, job_id)
-    manifest = load_manifest(ctx.store, job_id)
-    assert manifest is not None and manifest.status is JobStatus.FAILED
-    assert manifest.error is not None and manifest.error.code == "undecodable_image"
-    # A failed job keeps only its manifest (for the error); its image is deleted and audited.
-    assert ctx.store.stat(keys.job_key(job_id, keys.INPUT)) is None
-    [record] = list(read_records(ctx.audit_store))
-    assert record.reason == "failed_job" and record.job_id == job_id
-
-
-def test_job_that_crashed_workers_repeatedly_ends_failed(ctx: JobContext) -> None:
+def test_undecodable_input_raises_a_declared_failure(ctx: JobContext) -> None:
     job_id = submit(ctx, photo())
-    manifest = load_manifest(ctx.store, job_id)
-    assert manifest is not None
-    manifest.attempts, manifest.status = 3, JobStatus.RUNNING  # three deliveries died mid-job
-    save_manifest(ctx.store, manifest)
-    process_job(ctx, job_id)
-    after = load_manifest(ctx.store, job_id)
-    assert after is not None and after.status is JobStatus.FAILED
-    assert after.error is not None and after.error.code == "processing_crashed"
+    replace_input(ctx.store, ctx.keyring, job_id, b"\x89PNG\r\n\x1a\n broken")
+    with pytest.raises(UndecodableImage) as failure:
+        process_job(job_id=job_id, ctx=ctx)
+    assert failure.value.code == "undecodable_image"
+
+
+def test_a_job_that_crashed_workers_repeatedly_is_given_up(ctx: JobContext) -> None:
+    job_id = submit(ctx, photo())
+    tracked = lifecycle.read(ctx.store, job_id)
+    assert tracked is not None
+
+    def three_deaths(m: JobManifest) -> None:
+        m.attempts = 3  # three deliveries died mid-job
+
+    lifecycle.transition(ctx.store, tracked, JobStatus.RUNNING, three_deaths)
+    with pytest.raises(ProcessingCrashed):
+        process_job(job_id=job_id, ctx=ctx)
     assert ctx.store.stat(keys.job_key(job_id, keys.RESULT)) is None
 
 
 def test_deleted_or_expired_jobs_are_not_processed(ctx: JobContext) -> None:
     gone = submit(ctx, photo())
     ctx.store.delete_many([keys.job_key(gone, keys.MANIFEST)])
-    process_job(ctx, gone)
+    assert process_job(job_id=gone, ctx=ctx) is Outcome.DELETED
     assert ctx.store.stat(keys.job_key(gone, keys.RESULT)) is None
 
     old = submit(ctx, photo(), age=timedelta(hours=25))
-    process_job(ctx, old)
-    manifest = load_manifest(ctx.store, old)
-    assert manifest is not None and manifest.status is JobStatus.QUEUED
+    assert process_job(job_id=old, ctx=ctx) is Outcome.EXPIRED
+    assert manifest_of(ctx, old).status is JobStatus.QUEUED
     assert ctx.store.stat(keys.job_key(old, keys.RESULT)) is None
 
 
 def run_job(ctx: JobContext, data: bytes, **options: object) -> tuple[JobManifest, Image.Image]:
     job_id = submit(ctx, data, **options)  # type: ignore[arg-type]
-    process_job(ctx, job_id)
-    manifest = load_manifest(ctx.store, job_id)
-    assert manifest is not None and manifest.status is JobStatus.SUCCEEDED, manifest
+    assert process_job(job_id=job_id, ctx=ctx) is Outcome.SUCCEEDED
+    manifest = manifest_of(ctx, job_id)
+    assert manifest.status is JobStatus.SUCCEEDED, manifest
     result = Image.open(io.BytesIO(read_result(ctx.store, ctx.keyring, job_id)))
     result.load()
     return manifest, result
@@ -152,6 +136,7 @@ def test_camera_jpeg_report_says_what_was_applied_and_removed(ctx: JobContext) -
     assert report.converted == ["exif_orientation_applied"]
     assert report.dropped == ["exif", "gps", "serial_number", "comment", "xmp"]
     assert report.kept == []
+    assert [w.arch for w in report.weights] == ["TinyNetwork"]
 
 
 @pytest.mark.parametrize(("scale", "passes"), [(1, [2]), (5, [2, 4])])
@@ -194,14 +179,9 @@ def test_16bit_grey_png_job_gives_a_16bit_grey_png(ctx: JobContext) -> None:
     assert result.mode == "I;16" and result.size == (128, 86)
 
 
-def test_a_job_past_its_time_limit_fails_between_tiles(ctx: JobContext) -> None:
-    ctx.time_limit_seconds = 1e-9  # already over when the first tile finishes
-    try:
-        job_id = submit(ctx, photo(96, 64))
-        process_job(ctx, job_id)
-    finally:
-        ctx.time_limit_seconds = None
-    manifest = load_manifest(ctx.store, job_id)
-    assert manifest is not None and manifest.status is JobStatus.FAILED
-    assert manifest.error is not None and manifest.error.code == "time_limit_exceeded"
+def test_a_job_past_its_time_limit_stops_between_tiles(ctx: JobContext) -> None:
+    ctx.time_limit_seconds = 1e-9  # already over when the first tile is done
+    job_id = submit(ctx, photo(96, 64))
+    with pytest.raises(JobTimedOut):
+        process_job(job_id=job_id, ctx=ctx)
     assert ctx.store.stat(keys.job_key(job_id, keys.RESULT)) is None

@@ -1,6 +1,6 @@
 import pytest
 
-from shared.privacy import truncate_ip
+from gateway.client_info import truncate_ip
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,113 @@
+"""Submitting a job, the gateway's use case: validate, seal, store, publish.
+
+:func:`submit_job` knows nothing of HTTP: the route hands it the uploaded bytes and form
+fields, and the tests and tools that need a job in storage exactly as the gateway would put it
+there call it too. It answers only once the sealed input and the manifest are stored and the
+broker confirmed the message; otherwise it removes what it stored and raises a 503
+(:func:`gateway.errors.unavailable`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import dramatiq
+import structlog
+
+from gateway import metrics
+from gateway.errors import unavailable
+from gateway.images import check_output_size, inspect_image
+from gateway.options import parse_options
+from gateway.tokens import new_token
+from shared import ids, keys, lifecycle
+from shared.broker import enqueue_job
+from shared.crypto import KeyRing, new_data_key, seal
+from shared.errors import BrokerUnavailable, StorageUnavailable
+from shared.manifest import ClientInfo, ImageInfo, JobManifest, hash_token
+from shared.models import ModelInfo
+from shared.retrying import call_with_retries
+from shared.settings import BrokerSettings, JobSettings
+from shared.storage import ObjectStore
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class SubmittedJob:
+    """An accepted job: the id, the token (returned once, never stored) and its manifest."""
+
+    id: str
+    token: str
+    manifest: JobManifest
+
+
+def submit_job(
+    *,
+    file: bytes,
+    fields: Mapping[str, str],
+    store: ObjectStore,
+    broker: dramatiq.Broker,
+    keyring: KeyRing,
+    models: Mapping[str, ModelInfo],
+    jobs: JobSettings,
+    broker_settings: BrokerSettings,
+    max_scale: int,
+    face_enhance_available: bool,
+    retry_after_seconds: int,
+    client: ClientInfo | None = None,
+    analytics_opt_out: bool = False,
+    now: datetime | None = None,
+) -> SubmittedJob:
+    """Accept an image: return the stored, queued job, or raise ApiError (413/415/422/503)."""
+    options = parse_options(
+        fields, max_scale=max_scale, face_enhance_available=face_enhance_available, models=models
+    )
+    facts = inspect_image(file, max_input_pixels=jobs.max_input_pixels)
+    check_output_size(
+        facts, options.scale, options.output_format, max_output_pixels=jobs.max_output_pixels
+    )
+    now = now or datetime.now(UTC)
+    job_id = ids.new_job_id(int(now.timestamp() * 1000))
+    token = new_token(job_id)
+    data_key = new_data_key()
+    manifest = JobManifest(
+        id=job_id,
+        created_at=now,
+        expires_at=now + timedelta(seconds=jobs.expiry_seconds),
+        updated_at=now,
+        options=options,
+        token_sha256=hash_token(token),
+        input=ImageInfo(
+            width=facts.width, height=facts.height, format=facts.format, bytes=len(file)
+        ),
+        data_key=keyring.wrap(data_key, job_id=job_id),
+        client=client,
+        analytics_opt_out=analytics_opt_out,
+    )
+    # Only ciphertext leaves this process; the plaintext lives in memory until the reply.
+    sealed = seal(data_key, file, job_id=job_id, name=keys.INPUT)
+    input_key = keys.job_key(job_id, keys.INPUT)
+    try:
+        call_with_retries(lambda: store.put(input_key, sealed))
+        call_with_retries(lambda: lifecycle.create(store, manifest))
+        call_with_retries(lambda: enqueue_job(broker, broker_settings.queue, job_id))
+    except (StorageUnavailable, BrokerUnavailable) as exc:
+        dependency = "broker" if isinstance(exc, BrokerUnavailable) else "storage"
+        log.warning("job_not_accepted", dependency=dependency, error=type(exc).__name__)
+        # Leave nothing behind that was not accepted (the janitor would catch it at expiry).
+        with contextlib.suppress(StorageUnavailable):
+            store.delete_many([input_key, keys.job_key(job_id, keys.MANIFEST)])
+        raise unavailable(dependency, retry_after_seconds) from None
+    metrics.JOBS_ACCEPTED.labels(options.model, str(options.scale)).inc()
+    log.info(
+        "job_accepted",
+        job_id=job_id,
+        model=options.model,
+        scale=options.scale,
+        input_format=facts.format,
+        input_pixels=facts.width * facts.height,
+    )
+    return SubmittedJob(job_id, token, manifest)

@@ -1,0 +1,28 @@
+"""Where the tests run: the repository, the caches, the services, and the CI rule.
+
+Under ``CI=true`` every test must run: a missing service fails the test instead of skipping it
+(:func:`skip_or_fail`), the way Dramatiq's own suite treats its brokers.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import NoReturn
+
+REPO = Path(__file__).resolve().parents[2]
+#: Converted weights are cached here across test runs, like a worker's persistent volume.
+MODEL_CACHE = REPO / "var" / "test-model-cache"
+RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+#: Under CI=true every test must run: a missing service fails instead of skipping.
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def skip_or_fail(what: str) -> NoReturn:
+    """Something a test needs is missing: skip it locally, fail it under CI=true."""
+    import pytest
+
+    if IN_CI:
+        pytest.fail(f"{what} (CI=true: tests must not skip)")
+    pytest.skip(what)
