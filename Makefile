@@ -34,7 +34,7 @@ bench: setup ## Engine vs the reference RealESRGANer (installed here only, witho
 	$(PY) -c 'import realesrgan' 2>/dev/null || $(PIP) install -q --no-deps realesrgan==0.3.0
 	$(PY) bench/engine.py
 
-loadtest: setup ## Locust against a local distributed stack (RabbitMQ on 127.0.0.1:5672); LOADTEST_ARGS=--help
+loadtest: setup ## Locust + lost-job check: LOADTEST_ARGS="--host https://…" for a deployment, none for a local stack; --help
 	$(PY) -c 'import locust' 2>/dev/null || $(PIP) install -q -e '.[load]'
 	$(PY) loadtest/run.py $(LOADTEST_ARGS)
 

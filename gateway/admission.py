@@ -34,7 +34,6 @@ from limits import RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 
-from gateway import metrics
 from gateway.errors import ApiError
 from shared.inflight import InFlight, network_key
 from shared.settings import AdmissionSettings
@@ -182,8 +181,9 @@ class Admission:
 
 
 def refusal(status: int, code: str, message: str, retry_after: int, limit: str) -> ApiError:
-    """A refusal with Retry-After, counted by the limit that caused it."""
-    metrics.ADMISSION_REFUSED.labels(limit).inc()
+    """A refusal with Retry-After (counted by its code where it is rendered); ``limit`` names
+    the limit met, for the log."""
+    log.info("admission_refused", limit=limit)
     return ApiError(status, code, message, {"Retry-After": str(max(1, retry_after))})
 
 

@@ -11,13 +11,14 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway import handlers
+from gateway import handlers, metrics
 from gateway.access_log import AccessLog
 from gateway.errors import ApiError
 from gateway.routes import analytics, jobs, pages, privacy, system
 from gateway.routes import models as model_routes
 from gateway.services import Services
 from gateway.settings import GatewaySettings
+from shared import ops_metrics
 from shared.analytics import start_flusher
 from shared.formats import apply_pixel_limit
 from shared.inflight import InFlight
@@ -45,6 +46,10 @@ def create_app(
         for bucket in ensure_buckets(services.store, services.audit_store):
             log.warning("bucket_not_ensured", bucket=bucket)
     apply_pixel_limit(settings.jobs.max_input_pixels)
+    # Series that exist at 0 from the start: a rate over a missing series is "no data".
+    ops_metrics.init_gateway_metrics()
+    for dependency in ("storage", "broker", "admission"):
+        metrics.DEPENDENCY_UNAVAILABLE.labels(dependency)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

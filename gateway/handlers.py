@@ -9,12 +9,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import metrics
 from gateway.errors import ApiError
+from shared import ops_metrics
 
 
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    """Return the contract's JSON error body."""
+    """Return the contract's JSON error body (and count it, if it is a refusal)."""
+    ops_metrics.count_refusal(code, status)
     return JSONResponse(
         {"error": {"code": code, "message": message}}, status_code=status, headers=headers
     )

@@ -7,17 +7,8 @@ from prometheus_client import Counter, Histogram
 JOBS_ACCEPTED = Counter(
     "picupscaler_jobs_accepted_total", "Jobs accepted by the gateway.", ["model", "scale"]
 )
-UPLOADS_REFUSED = Counter(
-    "picupscaler_uploads_refused_total", "Uploads refused, by error code.", ["code"]
-)
 JOBS_DELETED_BY_USER = Counter(
     "picupscaler_jobs_deleted_by_user_total", "Jobs deleted at once on the user's request."
-)
-ADMISSION_REFUSED = Counter(
-    "picupscaler_admission_refused_total",
-    "Uploads refused by admission, by the limit met (uploads_per_minute, work_budget, "
-    "in_flight, backlog).",
-    ["limit"],
 )
 DEPENDENCY_UNAVAILABLE = Counter(
     "picupscaler_dependency_unavailable_total",

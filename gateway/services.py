@@ -8,7 +8,6 @@ from typing import Annotated
 import dramatiq
 from fastapi import Depends, Request
 
-from gateway import metrics
 from gateway.admission import Admission
 from gateway.errors import ApiError
 from gateway.settings import GatewaySettings
@@ -118,8 +117,8 @@ class Services:
         return job
 
     def refused(self, error: ApiError, *, opted_out: bool) -> None:
-        """Count a refused upload (metrics always; anonymous analytics unless opted out)."""
-        metrics.UPLOADS_REFUSED.labels(error.code).inc()
+        """Count a refused upload in the anonymous analytics, unless the client opted out (the
+        Prometheus count of every refusal is kept where errors are rendered)."""
         if not opted_out:
             self.analytics.count("uploads_refused", code=error.code)
 

@@ -21,13 +21,16 @@ Settings (environment): ``LOADTEST_MODEL`` (``realesr-animevideov3``), ``LOADTES
 ``LOADTEST_FORMAT`` (png), ``LOADTEST_SIZES`` (edges in pixels, ``48,64,96``),
 ``LOADTEST_POLL_INTERVAL`` (0.25 s), ``LOADTEST_JOB_TIMEOUT`` (120 s), ``LOADTEST_DELETE`` (1),
 ``LOADTEST_THINK_MAX`` (0.5 s between journeys), ``LOADTEST_UPLOAD_RATE`` (1/s per
-upload-only user), ``LOADTEST_LEDGER`` (a JSON-lines file of every request and job event, read
-by the harness; unset: none), ``LOADTEST_JOURNEY_USERS`` and ``LOADTEST_UPLOAD_ONLY_USERS``
-(fixed user counts per class when both classes run; unset: by weight, half each).
+upload-only user), ``LOADTEST_MAX_BACKOFF`` (120 s), ``LOADTEST_LEDGER`` (a JSON-lines file
+of every request and job event, read by the harness; unset: none),
+``LOADTEST_JOURNEY_USERS`` and ``LOADTEST_UPLOAD_ONLY_USERS`` (fixed user counts per class
+when both classes run; unset: by weight, half each).
 
-A 503 or 429 with ``Retry-After`` is a *refusal*: the service declined the upload in the way
-the contract says, nothing was accepted, so nothing can be lost. The user waits (at most 5 s)
-and carries on.
+A 503 or 429 is a *refusal*: the service (or the edge proxy in front of it) declined the
+upload, nothing was accepted, so nothing can be lost. The user waits for its ``Retry-After``
+(up to ``LOADTEST_MAX_BACKOFF``, 120 s; 1 s when an edge refusal carries none) and carries on.
+Status polls honour Retry-After the same way. Nothing here imports the project: the file
+runs against any deployment with locust alone (and scikit-image for the test photo).
 """
 
 from __future__ import annotations
@@ -37,25 +40,20 @@ import json
 import os
 import random
 import struct
-import sys
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TextIO
 
 from locust import FastHttpUser, between, constant_throughput, events, task
 from locust.env import Environment
-
-# locust imports this file by path: the repository root makes the shared test helpers importable.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.support import multipart  # noqa: E402
+from urllib3.filepost import encode_multipart_formdata
 
 JOBS = "/v1/jobs"
 TERMINAL = ("succeeded", "failed")
-#: Longest honoured Retry-After, so that a refusal never stalls a user for the whole test.
-MAX_BACKOFF_S = 5.0
+#: A 429/503 without Retry-After (an edge proxy's own refusal) waits this long.
+DEFAULT_BACKOFF_S = 1.0
 
 
 def _env_float(name: str, default: float) -> float:
@@ -77,6 +75,7 @@ class Settings:
     delete: bool
     think_max: float
     upload_rate: float
+    max_backoff: float
     ledger: str | None
 
     @classmethod
@@ -93,6 +92,7 @@ class Settings:
             delete=os.environ.get("LOADTEST_DELETE", "1").lower() not in ("0", "false", "no"),
             think_max=_env_float("LOADTEST_THINK_MAX", 0.5),
             upload_rate=_env_float("LOADTEST_UPLOAD_RATE", 1.0),
+            max_backoff=_env_float("LOADTEST_MAX_BACKOFF", 120.0),
             ledger=os.environ.get("LOADTEST_LEDGER") or None,
         )
 
@@ -124,6 +124,24 @@ def png_size(data: bytes) -> tuple[int, int] | None:
         return None
     width, height = struct.unpack(">II", data[16:24])
     return int(width), int(height)
+
+
+def multipart(fields: dict[str, str], image: bytes, filename: str) -> tuple[bytes, str]:
+    """A multipart/form-data body with the fields and one ``file`` part (urllib3's encoder,
+    the one requests uses); returns (body, content type)."""
+    parts: dict[str, Any] = dict(fields)
+    parts["file"] = (filename, image, "image/png")
+    return encode_multipart_formdata(parts)
+
+
+def backoff(status: int, headers: Any) -> float | None:
+    """How long to wait after a refusal (429 or 503): its Retry-After, honoured up to
+    LOADTEST_MAX_BACKOFF; a refusal without one (an edge proxy's) waits 1 s. None: not a
+    refusal."""
+    if status not in (429, 503):
+        return None
+    wait = retry_after(headers)
+    return min(wait if wait is not None else DEFAULT_BACKOFF_S, SETTINGS.max_backoff)
 
 
 def retry_after(headers: Any) -> float | None:
@@ -186,7 +204,7 @@ class _Base(FastHttpUser):
             "scale": str(SETTINGS.scale),
             "output_format": SETTINGS.output_format,
         }
-        body, ctype = multipart(fields, image, f"astronaut-{edge}.png", "image/png")
+        body, ctype = multipart(fields, image, f"astronaut-{edge}.png")
         name = f"POST {JOBS}"
         started = time.time()
         t0 = time.perf_counter()
@@ -213,12 +231,14 @@ class _Base(FastHttpUser):
                 LEDGER.write("accepted", id=job_id, token=token, started=started, edge=edge, ms=ms)
                 resp.success()
                 return job, started, edge
-            wait = retry_after(resp.headers) if status in (429, 503) else None
+            wait = backoff(status, resp.headers)
             if wait is not None:
                 LEDGER.refused += 1
-                LEDGER.write("refused", status=status, retry_after=wait)
-                resp.failure(f"refused: {status} with Retry-After")
-                self.pause(min(wait, MAX_BACKOFF_S))
+                LEDGER.write(
+                    "refused", status=status, retry_after=retry_after(resp.headers), waited=wait
+                )
+                resp.failure(f"refused: {status}")
+                self.pause(wait)
             else:
                 resp.failure(f"{status}: {(resp.text or '')[:200]}")
         return None
@@ -274,9 +294,9 @@ class JourneyUser(_Base):
                     return None
                 else:
                     resp.failure(f"{status}: {(resp.text or '')[:200]}")
-                    wait = retry_after(resp.headers)
+                    wait = backoff(status, resp.headers)
                     if wait is not None:
-                        self.pause(min(wait, MAX_BACKOFF_S))
+                        self.pause(wait)
                         continue
             self.pause(SETTINGS.poll_interval)
         LEDGER.write("poll_timeout", id=job_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import structlog
 from prometheus_client import start_http_server
@@ -12,6 +13,9 @@ from prometheus_client import start_http_server
 from shared.analytics import start_flusher
 from shared.logging import configure_logging
 from worker.settings import WorkerSettings
+
+if TYPE_CHECKING:
+    from worker.runtime import WorkerRuntime
 
 log = structlog.get_logger("worker")
 
@@ -24,6 +28,7 @@ def main() -> None:
     from worker.runtime import build_runtime  # imports torch: after logging is set up
 
     runtime = build_runtime(settings)
+    _init_metrics(runtime)
     if settings.metrics_port:
         start_http_server(settings.metrics_port)
     stop = threading.Event()
@@ -48,6 +53,19 @@ def main() -> None:
     if flusher is not None:
         flusher.set()  # final flush of the aggregate counters
     log.info("worker_stopped")
+
+
+def _init_metrics(runtime: WorkerRuntime) -> None:
+    """GPU memory, and the series of the models this worker serves, at 0 from the start."""
+    from shared import ops_metrics
+    from worker.metrics import JOBS_FINISHED
+
+    ops_metrics.register_gpu_memory_collector()
+    models = list(runtime.context.models.available())
+    ops_metrics.init_worker_metrics(models)
+    for model in models:
+        for status in ("succeeded", "failed"):
+            JOBS_FINISHED.labels(model, status)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from enum import StrEnum
 import numpy as np
 import structlog
 
-from shared import keys, lifecycle
+from shared import keys, lifecycle, ops_metrics
 from shared.analytics import Analytics
 from shared.crypto import DecryptionFailed, KeyRing, seal, unseal
 from shared.errors import ObjectNotFound, StorageUnavailable
@@ -134,6 +134,8 @@ class _Job:
             self.tracked = lifecycle.transition(
                 self.ctx.store, tracked, JobStatus.RUNNING, _start_attempt
             )
+            if self.tracked.manifest.attempts == 1:  # time in the queue, once per job
+                ops_metrics.observe_job_wait(manifest.options.model, manifest.created_at)
             failpoint("worker.running")
             self._work()
         except (lifecycle.JobGone, UpscaleCancelled):
