@@ -32,6 +32,7 @@ __all__ = [
     "GfpganRestorer",
     "RestorerInfo",
     "find_face_restorer",
+    "gfpgan_from_state_dict",
     "load_face_restorer",
     "read_face_checkpoint",
     "recognise_face_model",
@@ -151,7 +152,7 @@ class GfpganRestorer:
         return out.permute(1, 2, 0).cpu().numpy()
 
 
-def _build_gfpgan(state: Mapping[str, torch.Tensor], where: str) -> nn.Module:
+def gfpgan_from_state_dict(state: Mapping[str, torch.Tensor], where: str) -> nn.Module:
     """spandrel's GFPGANv1Clean with GFPGANer's arguments, loaded strictly from ``state``."""
     from spandrel.architectures.GFPGAN import GFPGAN
 
@@ -187,7 +188,7 @@ def load_face_restorer(
         )
     if kind != "gfpgan":
         raise FaceModelError(f"{path}: neither a GFPGAN nor a CodeFormer checkpoint")
-    network = _build_gfpgan(state, str(path))
+    network = gfpgan_from_state_dict(state, str(path))
     info = RestorerInfo(path=path, sha256=digest, architecture="GFPGANv1Clean")
     return GfpganRestorer(network, info, torch.device(device), dtype)
 
