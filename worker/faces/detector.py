@@ -67,26 +67,29 @@ class FaceDetector:
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError("detect() takes an HxWx3 uint8 RGB image")
         height, width = rgb.shape[:2]
-        shrink = min(1.0, max_side / max(height, width))
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])
-        if shrink < 1.0:
+        scale_x = scale_y = 1.0
+        if max(height, width) > max_side:
+            shrink = max_side / max(height, width)
             size = (max(1, round(width * shrink)), max(1, round(height * shrink)))
             bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+            scale_x, scale_y = width / size[0], height / size[1]
         with torch.inference_mode():
             found = self.network.detect_faces(
                 bgr, conf_threshold=score_threshold, nms_threshold=nms_threshold
             )
+        rows = np.asarray(found, dtype=np.float64).reshape(-1, 15)
+        # Back to full-size pixels, pixel centres at integers: x = (x_small + 0.5) * s - 0.5.
+        xs, ys = np.r_[0, 2, 5:15:2], np.r_[1, 3, 6:15:2]
+        rows[:, xs] = (rows[:, xs] + 0.5) * scale_x - 0.5
+        rows[:, ys] = (rows[:, ys] + 0.5) * scale_y - 0.5
         faces = []
-        for row in np.asarray(found, dtype=np.float64).reshape(-1, 15):
-            # Pixel centres: x_full = (x_small + 0.5) / shrink - 0.5.
-            coords = (row[[0, 1, 2, 3]] + 0.5) / shrink - 0.5 if shrink < 1 else row[:4]
-            marks = row[5:15].reshape(5, 2)
-            marks = (marks + 0.5) / shrink - 0.5 if shrink < 1 else marks
+        for row in rows:
             faces.append(
                 DetectedFace(
-                    box=(float(coords[0]), float(coords[1]), float(coords[2]), float(coords[3])),
+                    box=(float(row[0]), float(row[1]), float(row[2]), float(row[3])),
                     score=float(row[4]),
-                    landmarks=marks.astype(np.float32),
+                    landmarks=row[5:15].reshape(5, 2).astype(np.float32),
                 )
             )
         return faces

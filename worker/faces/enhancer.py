@@ -63,6 +63,7 @@ class FaceReport:
     restored: int = 0  #: faces restored and pasted
     skipped_over_cap: int = 0  #: faces beyond ``max_faces``, left as upscaled
     skipped_small: int = 0  #: faces with eyes under ``MIN_EYE_DISTANCE`` px apart
+    skipped_unaligned: int = 0  #: faces whose landmarks fit no similarity transform
     max_faces: int = DEFAULT_MAX_FACES
     fidelity: float = 0.0
     restorer: str = ""
@@ -148,7 +149,11 @@ class FaceEnhancer:
         size = self.restorer.face_size
         for index, face in enumerate(chosen):
             check()
-            to_crop = face_affine(face.landmarks, size)
+            try:
+                to_crop = face_affine(face.landmarks, size)
+            except ValueError:  # degenerate landmarks: leave the face as upscaled
+                report.skipped_unaligned += 1
+                continue
             box = (0, 0, size, size)
             crop = warp_region(original_rgb, to_crop, box, border_value=_PAD_RGB)
             valid = warp_region(inside, to_crop, box)

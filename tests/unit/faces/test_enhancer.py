@@ -48,6 +48,18 @@ def test_a_crowd_costs_at_most_the_default_cap(detector) -> None:
     assert report.skipped_over_cap == 16 and report.skipped_small == 0
 
 
+def test_faces_with_eyes_too_close_are_left_alone(detector) -> None:
+    """GFPGANer's rule (eyes under 5 px apart), here raised to 30 px to hit real faces."""
+    image = group_photo()
+    up = _x2(image)
+    restorer = CountingRestorer("grey", _grey)
+    enhancer = FaceEnhancer(detector, restorer, min_eye_distance=30.0)
+    out, report = enhancer.enhance(image, up, fidelity=0.0)
+    assert (report.found, report.restored, report.skipped_small) == (5, 1, 4)
+    for face in detector.detect(image):
+        assert _untouched(out, up, face.box, 2.0) == (face.eye_distance < 30.0)
+
+
 def test_a_picture_without_faces_comes_back_unchanged(detector) -> None:
     image = data.coffee()
     up = _x2(image)
