@@ -56,7 +56,10 @@ def keep_colours(restored: np.ndarray, crop: np.ndarray, valid: np.ndarray) -> n
     the crop's low frequencies are a normalised convolution over those pixels only.
     """
     sigma = _COLOUR_SIGMA * restored.shape[0]
-    blur = lambda a: cv2.GaussianBlur(a, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)  # noqa: E731
+
+    def blur(image: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(image, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+
     weight = blur(valid)[:, :, None]
     crop_low = blur(crop.astype(np.float32) * valid[:, :, None]) / np.maximum(weight, 1e-3)
     out = restored + (crop_low - blur(restored)) * (weight > 1e-3)
