@@ -91,3 +91,32 @@ def scan_operator_models(model_dir: str | Path | None) -> dict[str, tuple[int, .
     for _, name, scale in operator_model_files(model_dir):
         found.setdefault(name, set()).add(scale)
     return {name: tuple(sorted(scales)) for name, scales in sorted(found.items())}
+
+
+#: The face restorer's folder inside the model directory (one checkpoint: GFPGAN v1.2-v1.4).
+FACE_MODEL_SUBDIR = "faces"
+
+
+def face_restorer_file(model_dir: str | Path | None) -> tuple[Path | None, str]:
+    """The face restorer checkpoint in ``<model_dir>/faces``, or None and why there is none.
+
+    Only names are looked at, so the gateway (no torch) and the worker (which then loads the
+    file) agree on whether face enhancement is offered. Several checkpoints are refused (which
+    one was meant is the operator's to say), as is an empty or missing folder.
+    """
+    if model_dir is None:
+        return None, "no model directory is configured (MODEL_DIR)"
+    folder = Path(model_dir) / FACE_MODEL_SUBDIR
+    if not folder.is_dir():
+        return None, f"no face model folder {folder}"
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.suffix.lower() in MODEL_SUFFIXES and not p.name.startswith(".")
+    )
+    if not files:
+        return None, f"no face restorer checkpoint (.pth/.safetensors) in {folder}"
+    if len(files) > 1:
+        names = ", ".join(p.name for p in files)
+        return None, f"several face checkpoints in {folder} ({names}): keep one"
+    return files[0], f"face restorer {files[0].name}"

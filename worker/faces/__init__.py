@@ -14,7 +14,6 @@ from worker.faces.enhancer import (
     load_face_enhancer,
 )
 from worker.faces.restorer import (
-    FACE_MODEL_SUBDIR,
     FaceModelError,
     RestorerInfo,
     find_face_restorer,
@@ -23,7 +22,6 @@ from worker.faces.restorer import (
 
 __all__ = [
     "DEFAULT_MAX_FACES",
-    "FACE_MODEL_SUBDIR",
     "DetectedFace",
     "FaceDetector",
     "FaceEnhancer",

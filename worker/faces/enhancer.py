@@ -26,7 +26,7 @@ from worker.engine.upscaler import UpscaleCancelled
 from worker.faces.blend import face_mask, keep_colours, paste_face
 from worker.faces.detector import FaceDetector, load_face_detector
 from worker.faces.geometry import face_affine, pixel_scale_map, warp_region
-from worker.faces.restorer import FACE_MODEL_SUBDIR, RestorerInfo, find_face_restorer
+from worker.faces.restorer import RestorerInfo, find_face_restorer
 
 __all__ = [
     "DEFAULT_MAX_FACES",
@@ -186,8 +186,7 @@ def load_face_enhancer(
     for a missing or bad restorer (the reason says what to fix), so the caller can report
     availability instead of failing to start.
     """
-    folder = None if model_dir is None else Path(model_dir) / FACE_MODEL_SUBDIR
-    restorer, reason = find_face_restorer(folder, device, dtype)
+    restorer, reason = find_face_restorer(model_dir, device, dtype)
     if restorer is None:
         return None, reason
     return FaceEnhancer(load_face_detector(device), restorer, max_faces=max_faces), reason

@@ -26,8 +26,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from shared.operator_models import face_restorer_file
+
 __all__ = [
-    "FACE_MODEL_SUBDIR",
     "FaceModelError",
     "GfpganRestorer",
     "RestorerInfo",
@@ -39,7 +40,6 @@ __all__ = [
 ]
 
 #: Sub-folder of the operator's model directory that holds face restorers.
-FACE_MODEL_SUBDIR = "faces"
 _SUFFIXES = (".pth", ".safetensors")
 #: GFPGANer(arch="clean") in GFPGAN's gfpgan/utils.py.
 _GFPGAN_CLEAN_ARGS = {
@@ -194,30 +194,19 @@ def load_face_restorer(
 
 
 def find_face_restorer(
-    directory: Path | str | None,
+    model_dir: Path | str | None,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
 ) -> tuple[GfpganRestorer | None, str]:
-    """The one face restorer in ``directory``, or ``None`` and the reason there is none.
+    """The one face restorer in ``<model_dir>/faces``, or ``None`` and the reason there is none.
 
-    ``directory`` is the faces folder itself (``<model_dir>/faces``). Several checkpoints are
-    refused (say which to keep) rather than one picked by name; so is a bad file.
+    Which file it is, is decided by :func:`shared.operator_models.face_restorer_file` (the
+    gateway offers face enhancement by the same rule); a file that does not load says why.
     """
-    if directory is None:
-        return None, "no model directory is configured (WORKER_MODEL_DIR)"
-    folder = Path(directory)
-    if not folder.is_dir():
-        return None, f"no face model folder {folder}"
-    files = sorted(
-        p for p in folder.iterdir()
-        if p.is_file() and p.suffix.lower() in _SUFFIXES and not p.name.startswith(".")
-    )
-    if not files:
-        return None, f"no face restorer checkpoint (.pth/.safetensors) in {folder}"
-    if len(files) > 1:
-        names = ", ".join(p.name for p in files)
-        return None, f"several face checkpoints in {folder} ({names}): keep one"
+    path, reason = face_restorer_file(model_dir)
+    if path is None:
+        return None, reason
     try:
-        return load_face_restorer(files[0], device, dtype), f"loaded {files[0].name}"
+        return load_face_restorer(path, device, dtype), f"loaded {path.name}"
     except FaceModelError as exc:
         return None, str(exc)

@@ -106,14 +106,16 @@ def test_other_files_are_refused(tmp_path: Path, content, reason: str) -> None:
 
 
 def test_find_face_restorer_says_why_there_is_none(tmp_path: Path) -> None:
-    assert find_face_restorer(None) == (None, "no model directory is configured (WORKER_MODEL_DIR)")
-    assert "no face model folder" in find_face_restorer(tmp_path / "absent")[1]
+    assert find_face_restorer(None) == (None, "no model directory is configured (MODEL_DIR)")
+    assert "no face model folder" in find_face_restorer(tmp_path)[1]
+    faces = tmp_path / "faces"
+    faces.mkdir()
     assert "no face restorer checkpoint" in find_face_restorer(tmp_path)[1]
-    (tmp_path / "a.pth").write_bytes(b"x")
-    (tmp_path / "b.safetensors").write_bytes(b"y")
+    (faces / "a.pth").write_bytes(b"x")
+    (faces / "b.safetensors").write_bytes(b"y")
     restorer, reason = find_face_restorer(tmp_path)
     assert restorer is None and "keep one" in reason and "a.pth, b.safetensors" in reason
-    (tmp_path / "b.safetensors").unlink()
+    (faces / "b.safetensors").unlink()
     restorer, reason = find_face_restorer(tmp_path)
     assert restorer is None and "not a readable checkpoint" in reason
 
