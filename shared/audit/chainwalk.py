@@ -91,7 +91,7 @@ def _walk_segment(
     last: AuditRecord | None = None
     for n, line in enumerate(lines):
         try:
-            record = AuditRecord.model_validate_json(line)
+            record = AuditRecord.parse_stored(line)
         except ValidationError:
             result.findings.append(Finding("unreadable", f"{item.key} line {n + 1}"))
             pos.next_seq, pos.prev_hash, last = pos.next_seq + 1, None, None

@@ -73,7 +73,7 @@ def _expired_run(store: ObjectStore, items: list[ChainItem], cutoff: datetime) -
             run.append(item)
             continue
         lines = segment_lines(store, item.key)
-        if not lines or AuditRecord.model_validate_json(lines[-1]).time >= cutoff:
+        if not lines or AuditRecord.parse_stored(lines[-1]).time >= cutoff:
             break
         run.append(item)
     return _without_covered(run)

@@ -15,7 +15,14 @@ import hashlib
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationInfo,
+    model_validator,
+)
 
 FORMAT_VERSION = 2
 DeletionReason = Literal[
@@ -55,23 +62,26 @@ class DeletedObject(BaseModel):
     size_class: SizeClass | None = None
     _bytes: int | None = PrivateAttr(default=None)
 
-    def __init__(self, /, **data: Any) -> None:
-        exact = data.get("bytes")
-        super().__init__(**data)
-        if isinstance(exact, int) and self.present:
-            self._bytes = exact
-
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _classify_exact_size(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "bytes" in data:
-            data = dict(data)
-            exact = data.pop("bytes")
-            if exact is None:
-                data.setdefault("present", False)
-            elif data.get("present", True):
-                data.setdefault("size_class", size_class_of(int(exact)))
-        return data
+    def _classify_exact_size(
+        cls, data: Any, handler: ModelWrapValidatorHandler[DeletedObject], info: ValidationInfo
+    ) -> DeletedObject:
+        if not (isinstance(data, dict) and "bytes" in data):
+            return handler(data)
+        if info.context and info.context.get("stored"):
+            # A stored record never holds an exact size: one that does was edited.
+            raise ValueError("a stored audit record carries size classes, not sizes")
+        data = dict(data)
+        exact = data.pop("bytes")
+        if exact is None:
+            data.setdefault("present", False)
+        elif data.get("present", True):
+            data.setdefault("size_class", size_class_of(int(exact)))
+        obj = handler(data)
+        if exact is not None and obj.present:
+            obj._bytes = int(exact)
+        return obj
 
     @model_validator(mode="after")
     def _absent_has_no_size(self) -> DeletedObject:
@@ -120,6 +130,11 @@ class AuditRecord(Deletion):
     def digest(self) -> str:
         """The record's hash (quoted on deletion receipts)."""
         return self.hash
+
+    @classmethod
+    def parse_stored(cls, line: str | bytes) -> AuditRecord:
+        """Parse a record as stored (strictly: no exact sizes, no unknown fields)."""
+        return cls.model_validate_json(line, context={"stored": True})
 
     def signed_message(self) -> bytes:
         """What the segment signature covers: the hash, which chains everything before it."""

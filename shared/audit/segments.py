@@ -142,7 +142,7 @@ def read_records(store: ObjectStore) -> Iterator[AuditRecord]:
         for item in chain_items(store, chain):
             if not item.summary:
                 for line in segment_lines(store, item.key):
-                    yield AuditRecord.model_validate_json(line)
+                    yield AuditRecord.parse_stored(line)
 
 
 def read_recent_records(store: ObjectStore, since: datetime) -> Iterator[AuditRecord]:
@@ -159,6 +159,6 @@ def read_recent_records(store: ObjectStore, since: datetime) -> Iterator[AuditRe
         if info.last_modified is not None and info.last_modified < horizon:
             continue
         for line in segment_lines(store, info.key):
-            record = AuditRecord.model_validate_json(line)
+            record = AuditRecord.parse_stored(line)
             if record.time >= since:
                 yield record

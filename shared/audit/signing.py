@@ -74,8 +74,12 @@ class SigningKeys:
             raise ValueError(f"active audit signing key {self.active!r} is not configured")
 
     @classmethod
-    def from_settings(cls, settings: AuditSettings) -> SigningKeys:
-        """Load the keys from the environment or a file; create a local key file if allowed."""
+    def from_settings(cls, settings: AuditSettings) -> SigningKeys | None:
+        """Load the keys from the environment or a file; create a local key file if allowed.
+
+        None when no key is configured and none may be generated (an auditor's set-up: it
+        verifies with public keys and writes nothing).
+        """
         text = ""
         if settings.signing_keys is not None:
             text = settings.signing_keys.get_secret_value()
@@ -83,6 +87,8 @@ class SigningKeys:
             text = settings.signing_key_file.read_text()
         elif settings.generate_local_signing_key:
             text = _local_key(settings.local_signing_key_file)
+        else:
+            return None
         return cls(parse_key_lines(text, what="audit signing key"), settings.active_signing_key_id)
 
     def sign(self, statement: Signable) -> None:

@@ -51,8 +51,15 @@ class AuditConfig:
     """What a process needs to write and check audit chains (read once, at first use)."""
 
     settings: AuditSettings
-    signer: SigningKeys
+    #: None in an auditor's set-up (public keys only): it can verify, not write.
+    signer: SigningKeys | None
     verify_keys: VerifyKeys
+
+    def require_signer(self) -> SigningKeys:
+        """The signing keys; ValueError when this process has none."""
+        if self.signer is None:
+            raise ValueError("no audit signing key (AUDIT_SIGNING_KEYS or AUDIT_SIGNING_KEY_FILE)")
+        return self.signer
 
     @classmethod
     def from_settings(cls, settings: AuditSettings) -> AuditConfig:
@@ -128,7 +135,7 @@ class AuditLog:
         self.service = service
         host = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname())[:40]
         self.chain = f"{service}-{host}-{secrets.token_hex(4)}"
-        self.signer = signer or current_config().signer
+        self.signer = signer or current_config().require_signer()
         self.anchor = anchor or anchor_for(store)
         self._seq = 0
         self._prev = genesis_hash(self.chain)
