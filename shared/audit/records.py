@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -61,6 +61,17 @@ class DeletedObject(BaseModel):
     present: bool = True
     size_class: SizeClass | None = None
     _bytes: int | None = PrivateAttr(default=None)
+
+    if TYPE_CHECKING:  # the constructor also takes the exact size (see the wrap validator)
+
+        def __init__(
+            self,
+            *,
+            key: str,
+            present: bool = True,
+            size_class: SizeClass | None = None,
+            bytes: int | None = ...,
+        ) -> None: ...
 
     @model_validator(mode="wrap")
     @classmethod
