@@ -127,7 +127,13 @@ class S3Anchor:
         self.client._put_object(self.bucket, key, data, headers=headers)
 
     @_translated
-    def read(self, cursor: AnchorCursor | None, *, full: bool) -> AnchorReading:
+    def read(
+        self,
+        cursor: AnchorCursor | None,
+        *,
+        full: bool,
+        accept: Callable[[AnchorStatement], bool] = lambda _: True,
+    ) -> AnchorReading:
         previous = cursor or AnchorCursor()
         start = AnchorCursor() if full else previous
         reading = AnchorReading(cursor=previous.model_copy(deep=True))
@@ -142,14 +148,14 @@ class S3Anchor:
             # Start one before the newest checkpoint seen, so a marker hiding it shows up too.
             start_after = checkpoint_key(chain, after - 1) if after else None
             by_key = self._versions(f"{ANCHORS}{chain}/", start_after, reading)
-            if by_key:
-                newest = max(by_key)
-                if statement := self._read_key(newest, by_key[newest], reading):
+            # Newest first, until one is signed by an accepted key (a forged newest one must
+            # not hide the genuine one below it).
+            for key in sorted(by_key, reverse=True):
+                statement = self._read_key(key, by_key[key], reading)
+                if statement is not None:
                     reading.add(statement)
-        reading.cursor.registered = sorted(set(previous.registered) | set(reading.registrations))
-        for chain, checkpoint in reading.checkpoints.items():
-            seen = reading.cursor.checkpoints.get(chain, -1)
-            reading.cursor.checkpoints[chain] = max(seen, checkpoint.seq)
+                    if accept(statement):
+                        break
         return reading
 
     def _anchor_chains(self) -> set[str]:

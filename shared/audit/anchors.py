@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Protocol
@@ -49,17 +50,21 @@ class AnchorReading:
 
     cursor: AnchorCursor
     registrations: dict[str, ChainRegistration] = field(default_factory=dict)
-    checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
+    #: chain -> key id -> newest checkpoint signed under that key id. The verifier checks the
+    #: signatures: a forged checkpoint under a key id of its own cannot push the genuine
+    #: newest one out of a reading.
+    checkpoints: dict[str, dict[str, Checkpoint]] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
 
     def add(self, statement: AnchorStatement) -> None:
-        """Keep a registration, or the newest checkpoint of its chain."""
+        """Keep a chain's first registration, or its newest checkpoint per key id."""
         if isinstance(statement, ChainRegistration):
             self.registrations.setdefault(statement.chain, statement)
             return
-        current = self.checkpoints.get(statement.chain)
+        slots = self.checkpoints.setdefault(statement.chain, {})
+        current = slots.get(statement.key_id or "")
         if current is None or statement.seq > current.seq:
-            self.checkpoints[statement.chain] = statement
+            slots[statement.key_id or ""] = statement
 
 
 @dataclass(frozen=True)
@@ -83,8 +88,18 @@ class Anchor(Protocol):
     def append(self, statement: AnchorStatement) -> None:
         """Store a signed statement for good; AnchorUnavailable if it could not be stored."""
 
-    def read(self, cursor: AnchorCursor | None, *, full: bool) -> AnchorReading:
-        """Statements since ``cursor`` (all of them when ``full``), and evidence of rewrites."""
+    def read(
+        self,
+        cursor: AnchorCursor | None,
+        *,
+        full: bool,
+        accept: Callable[[AnchorStatement], bool] = ...,
+    ) -> AnchorReading:
+        """Statements since ``cursor`` (all of them when ``full``), and evidence of rewrites.
+
+        ``accept`` says whether a statement is validly signed, for stores that read a chain's
+        checkpoints newest first and can stop at the first accepted one.
+        """
 
 
 class FileAnchor:
@@ -132,7 +147,13 @@ class FileAnchor:
             except OSError as exc:
                 raise AnchorUnavailable(f"anchor file: {exc.strerror}") from exc
 
-    def read(self, cursor: AnchorCursor | None, *, full: bool) -> AnchorReading:
+    def read(
+        self,
+        cursor: AnchorCursor | None,
+        *,
+        full: bool,
+        accept: Callable[[AnchorStatement], bool] = lambda _: True,
+    ) -> AnchorReading:
         previous = cursor or AnchorCursor()
         reading = AnchorReading(cursor=previous.model_copy(deep=True))
         try:

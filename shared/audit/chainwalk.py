@@ -26,6 +26,8 @@ class WalkPosition:
     prev_hash: str | None  # None after a gap: the next link cannot be checked
     #: The segment or summary holding the last record walked.
     item_key: str | None = None
+    #: The last segment was empty: the gap up to the next one is already reported.
+    after_emptied: bool = False
 
 
 @dataclass
@@ -66,10 +68,12 @@ def walk_chain(
         if item.first < pos.next_seq:
             continue  # already walked, or covered by a summary (deleted at the next compaction)
         if item.first > pos.next_seq:
-            result.findings.append(
-                Finding("segment_removed", chain, f"records {pos.next_seq}..{item.first - 1}")
-            )
+            if not pos.after_emptied:
+                result.findings.append(
+                    Finding("segment_removed", chain, f"records {pos.next_seq}..{item.first - 1}")
+                )
             pos.next_seq, pos.prev_hash = item.first, None
+        pos.after_emptied = False
         _walk_segment(store, chain, item, keys, result, remember, on_record)
     return result
 
@@ -87,6 +91,7 @@ def _walk_segment(
     lines = segment_lines(store, item.key)
     if not lines:
         result.findings.append(Finding("segment_emptied", item.key))
+        pos.after_emptied = True  # the records up to the next segment are this one's
         return
     last: AuditRecord | None = None
     for n, line in enumerate(lines):

@@ -110,7 +110,11 @@ def verify(
         report.findings.append(state)
         state = None
     report.anchor = anchor.status()
-    reading = anchor.read(state.anchor if state else None, full=report.full)
+    reading = anchor.read(
+        state.anchor if state else None,
+        full=report.full,
+        accept=lambda statement: keys.check(statement) == "ok",
+    )
     report.findings.extend(reading.findings)
     registered, checkpoints = _anchored(reading, state, keys, report)
     reading.cursor.registered = sorted(registered)
@@ -172,15 +176,15 @@ def _anchored(
         for chain, chain_state in state.chains.items():
             if chain_state.anchored_head is not None:
                 checkpoints[chain] = (chain_state.anchored_seq, chain_state.anchored_head)
-    for chain, checkpoint in reading.checkpoints.items():
-        verdict = keys.check(checkpoint)
-        if verdict != "ok":
-            report.findings.append(
-                _signature_finding(verdict, f"checkpoint {chain} seq {checkpoint.seq}")
-            )
-            continue
-        if chain not in checkpoints or checkpoint.seq >= checkpoints[chain][0]:
-            checkpoints[chain] = (checkpoint.seq, checkpoint.head)
+    for chain, by_key_id in reading.checkpoints.items():
+        for checkpoint in by_key_id.values():
+            verdict = keys.check(checkpoint)
+            if verdict != "ok":
+                report.findings.append(
+                    _signature_finding(verdict, f"checkpoint {chain} seq {checkpoint.seq}")
+                )
+            elif chain not in checkpoints or checkpoint.seq >= checkpoints[chain][0]:
+                checkpoints[chain] = (checkpoint.seq, checkpoint.head)
     report.anchored_seq = {chain: seq for chain, (seq, _) in checkpoints.items()}
     return registered, checkpoints
 
