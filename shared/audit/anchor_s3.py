@@ -137,6 +137,8 @@ class S3Anchor:
         previous = cursor or AnchorCursor()
         start = AnchorCursor() if full else previous
         reading = AnchorReading(cursor=previous.model_copy(deep=True))
+        if not self.client.bucket_exists(self.bucket):
+            return reading  # nothing anchored yet: every chain in the audit bucket is unregistered
         known = set(start.registered)
         for key, versions in self._versions(REGISTRY, None, reading).items():
             chain = key[len(REGISTRY) : -len(".json")]
