@@ -14,8 +14,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import urllib3
+from minio.error import MinioException
+from pydantic import ValidationError
+
 from shared.audit.records import AuditRecord
+from shared.errors import StorageUnavailable
 from shared.storage import ObjectStore
+from shared.storage.s3 import S3Store
 
 AUDIT_ROOT = "audit/"
 CHAINS_ROOT = f"{AUDIT_ROOT}chains/"
@@ -71,14 +77,10 @@ def list_keys(store: ObjectStore, prefix: str, start_after: str | None = None) -
     are read directly: incremental verification must not cost more as history grows.
     """
     from shared.storage.local import LocalStore
-    from shared.storage.s3 import S3Store
 
     names: Iterator[str]
     if isinstance(store, S3Store):
-        listed = store.client.list_objects(
-            store.bucket, prefix=prefix, recursive=True, start_after=start_after
-        )
-        names = (o.object_name for o in listed if o.object_name)
+        names = iter(_s3_names(store, prefix, start_after))
     elif isinstance(store, LocalStore) and prefix.endswith("/"):
         names = _local_names(store, prefix)
     else:
@@ -86,6 +88,16 @@ def list_keys(store: ObjectStore, prefix: str, start_after: str | None = None) -
     for name in names:
         if start_after is None or name > start_after:
             yield name
+
+
+def _s3_names(store: S3Store, prefix: str, start_after: str | None) -> list[str]:
+    try:
+        listed = store.client.list_objects(
+            store.bucket, prefix=prefix, recursive=True, start_after=start_after
+        )
+        return [o.object_name for o in listed if o.object_name]
+    except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
+        raise StorageUnavailable(f"listing {prefix}: {type(exc).__name__}") from exc
 
 
 def _local_names(store: object, prefix: str) -> Iterator[str]:
@@ -159,6 +171,9 @@ def read_recent_records(store: ObjectStore, since: datetime) -> Iterator[AuditRe
         if info.last_modified is not None and info.last_modified < horizon:
             continue
         for line in segment_lines(store, info.key):
-            record = AuditRecord.parse_stored(line)
+            try:
+                record = AuditRecord.parse_stored(line)
+            except ValidationError:
+                continue  # verification reports it; a report counts what it can read
             if record.time >= since:
                 yield record
