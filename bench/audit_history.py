@@ -40,11 +40,17 @@ HISTORY_DAYS = 120
 
 
 def _setup(root: Path, bucket: str = "audit"):  # type: ignore[no-untyped-def]
+    """The audit store (``bucket`` names the jobs store): a directory under ``root``, or with
+    ``--s3`` buckets named after ``root`` on the S3 endpoint."""
     from shared import audit
-    from shared.storage.local import LocalStore
+    from shared.settings import StorageSettings
+    from shared.storage import open_store
 
     audit.configure(audit.AuditSettings(signing_keys=KEY))
-    store = LocalStore(root / "storage", bucket)
+    settings = StorageSettings(local_dir=root / "storage")
+    if settings.backend == "s3":
+        bucket = f"{root.name}-{bucket}".lower().replace("_", "-")
+    store = open_store(settings, bucket)
     store.ensure_bucket()
     return store
 
@@ -128,12 +134,10 @@ def sweep_once(root: Path, jobs: int = 200) -> dict:
     """One sweep deleting ``jobs`` expired jobs (the audit bucket as it is under ``root``)."""
     from janitor.sweep import sweep
     from shared import ids, keys
-    from shared.storage.local import LocalStore
 
     audit_store = _setup(root)
-    store = LocalStore(root / "storage", "jobs")
-    shutil.rmtree(store.root, ignore_errors=True)
-    store.ensure_bucket()
+    store = _setup(root, "jobs")
+    store.delete_many([info.key for info in store.list("jobs/")])
     created = NOW - timedelta(hours=30)
     for n in range(jobs):
         job_id = ids.new_job_id(int(created.timestamp() * 1000) + n)
@@ -215,19 +219,23 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--dir", type=Path, default=ROOT / "var" / "bench-audit")
     parser.add_argument("--keep", action="store_true", help="reuse an existing history")
+    parser.add_argument("--s3", action="store_true", help="on moto's S3 server, not a directory")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     root = args.dir.resolve()
     if args.child:
         child(args.child, root, args)
         return
+    if args.s3:
+        _start_moto(root)
     empty = root.with_name(root.name + "-empty")
     shutil.rmtree(empty, ignore_errors=True)
-    if not (args.keep and (root / "storage").exists()):
+    if args.s3 or not (args.keep and (root / "storage").exists()):
         shutil.rmtree(root, ignore_errors=True)
         run("generate", root, args)
-    size = sum(f.stat().st_size for f in (root / "storage").rglob("*") if f.is_file())
-    print(json.dumps({"history_bytes_on_disk": size}), flush=True)
+    if not args.s3:
+        size = sum(f.stat().st_size for f in (root / "storage").rglob("*") if f.is_file())
+        print(json.dumps({"history_bytes_on_disk": size}), flush=True)
     run("verify-full", root, args)
     run("verify-full-save", root, args)
     run("append", root, args)
@@ -246,6 +254,37 @@ def main() -> None:
     run("report", root, args)
     run("compact", root, args)
     run("verify-full", root, args)
+
+
+def _start_moto(root: Path) -> None:
+    """Start moto's S3 server for this run and point the children at it (STORAGE_*)."""
+    import atexit
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    atexit.register(server.terminate)
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.2)
+    os.environ.update(
+        STORAGE_BACKEND="s3",
+        STORAGE_ENDPOINT=f"127.0.0.1:{port}",
+        STORAGE_SECURE="false",
+        STORAGE_ACCESS_KEY="testing",
+        STORAGE_SECRET_KEY="testing",
+        STORAGE_REGION="us-east-1",
+    )
 
 
 if __name__ == "__main__":

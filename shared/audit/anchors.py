@@ -160,6 +160,8 @@ class FileAnchor:
             fh = open(self.path, "rb")  # noqa: SIM115 - closed below
         except FileNotFoundError:
             fh = None
+        except OSError as exc:
+            raise AnchorUnavailable(f"anchor file: {exc.strerror}") from exc
         if fh is None:
             if previous.file_offset:
                 reading.findings.append(
