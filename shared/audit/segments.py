@@ -158,22 +158,23 @@ def read_records(store: ObjectStore) -> Iterator[AuditRecord]:
 
 
 def read_recent_records(store: ObjectStore, since: datetime) -> Iterator[AuditRecord]:
-    """Records timed at or after ``since``, reading only segments written since then.
+    """Records timed at or after ``since``, reading each chain backwards from its newest
+    segment and stopping at the first segment that ends before ``since``.
 
-    A segment is written after the records in it are timed, so one last modified before
-    ``since`` (less an hour for clocks that disagree) holds nothing newer.
+    A chain is appended in time order, so this reads the recent segments only, whatever the
+    history (an hour of slack covers writers whose clocks disagree).
     """
     horizon = since - timedelta(hours=1)
-    for info in store.list(CHAINS_ROOT):
-        item = parse_item(info.key)
-        if item is None or item.summary:
-            continue
-        if info.last_modified is not None and info.last_modified < horizon:
-            continue
-        for line in segment_lines(store, info.key):
-            try:
-                record = AuditRecord.parse_stored(line)
-            except ValidationError:
-                continue  # verification reports it; a report counts what it can read
-            if record.time >= since:
-                yield record
+    for chain in chain_names(store):
+        for item in reversed(chain_items(store, chain)):
+            if item.summary:
+                break  # compacted: older than the retention period
+            records = []
+            for line in segment_lines(store, item.key):
+                try:
+                    records.append(AuditRecord.parse_stored(line))
+                except ValidationError:
+                    continue  # verification reports it; a report counts what it can read
+            yield from (r for r in records if r.time >= since)
+            if records and records[-1].time < horizon:
+                break
