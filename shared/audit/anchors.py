@@ -29,6 +29,7 @@ AnchorStatement = Annotated[ChainRegistration | Checkpoint, Field(discriminator=
 _STATEMENT: TypeAdapter[AnchorStatement] = TypeAdapter(AnchorStatement)
 # Linux inode flags (linux/fs.h): FS_IOC_GETFLAGS and the append-only bit that chattr +a sets.
 _FS_IOC_GETFLAGS = 0x80086601
+_FS_IOC_SETFLAGS = 0x40086602
 _FS_APPEND_FL = 0x00000020
 
 
@@ -112,13 +113,26 @@ class FileAnchor:
     cut short or rewritten is found as a rollback.
     """
 
-    def __init__(self, path: Path, *, storage_root: Path | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        storage_root: Path | None = None,
+        kernel_append_only: bool = False,
+    ) -> None:
         self.path = Path(path).resolve()
         self.storage_root = Path(storage_root).resolve() if storage_root else None
+        self.kernel_append_only = kernel_append_only
         self._lock = threading.Lock()
 
     def ensure(self, *, create: bool) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if self.kernel_append_only:
+                os.close(os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+                _set_append_only(self.path)  # best effort: status() says whether it held
+        except OSError as exc:
+            raise AnchorUnavailable(f"anchor file: {exc.strerror}") from exc
 
     def status(self) -> AnchorStatus:
         where = f"file {self.path}"
@@ -235,6 +249,25 @@ def _append_only_flag(path: Path) -> bool | None:
             fcntl.ioctl(fd, _FS_IOC_GETFLAGS, flags, True)
             return bool(flags[0] & _FS_APPEND_FL)
         return None
+    finally:
+        os.close(fd)
+
+
+def _set_append_only(path: Path) -> None:
+    """Set the kernel's append-only attribute (``chattr +a``); needs CAP_LINUX_IMMUTABLE.
+
+    Then nobody, the owner included, can truncate, rewrite or delete the file until someone
+    with that capability clears it again. Without the capability this does nothing.
+    """
+    import array
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        flags = array.array("l", [0])
+        with contextlib.suppress(OSError):
+            fcntl.ioctl(fd, _FS_IOC_GETFLAGS, flags, True)
+            flags[0] |= _FS_APPEND_FL
+            fcntl.ioctl(fd, _FS_IOC_SETFLAGS, flags, True)
     finally:
         os.close(fd)
 

@@ -43,6 +43,10 @@ class AuditSettings(BaseSettings):
     #: Anchor file (default: ``<storage dir>.audit-anchors/<audit bucket>.jsonl``, beside and
     #: outside the storage root).
     anchor_file: Path | None = None
+    #: Set the kernel's append-only attribute on the anchor file (``chattr +a``: then not even
+    #: its owner can cut or rewrite it). Needs CAP_LINUX_IMMUTABLE (root on a plain host); off
+    #: by default because the file can then only be removed after ``chattr -a``.
+    anchor_file_append_only: bool = False
     #: COMPLIANCE: nobody can shorten or remove the lock; GOVERNANCE: holders of
     #: s3:BypassGovernanceRetention can (keep that permission away from every service).
     anchor_lock_mode: Literal["COMPLIANCE", "GOVERNANCE"] = "COMPLIANCE"

@@ -28,6 +28,7 @@ from shared.audit.segments import (
     chain_items,
     chain_names,
     items_by_chain,
+    parse_item,
 )
 from shared.audit.signing import SigningKeys, VerifyKeys
 from shared.audit.writer import anchor_for, current_config
@@ -210,7 +211,7 @@ def _verify_chain(
             report.verified_seq[chain] = previous.next_seq - 1
             return previous  # nothing new, and the last verified segment is still there
     if listed is None:
-        listed = chain_items(store, chain)
+        listed = _items_since(store, chain, previous if not report.full else None)
     if previous is not None and not report.full and _vanished(listed, previous):
         report.findings.append(Finding("segment_removed", previous.item_key or chain))
     remember = {checkpoint[0]} if checkpoint else set()
@@ -239,6 +240,18 @@ def _verify_chain(
         anchored_seq=checkpoint[0] if checkpoint else -1,
         anchored_head=checkpoint[1] if checkpoint else None,
     )
+
+
+def _items_since(store: ObjectStore, chain: str, previous: ChainState | None) -> list[ChainItem]:
+    """The chain's items after the last verified one (all of them when that one is gone, or
+    when what follows does not start where verification ended)."""
+    key = previous.item_key if previous is not None else None
+    if previous is not None and key is not None and store.stat(key) is not None:
+        items = chain_items(store, chain, start_after=key)
+        last_verified = parse_item(key)
+        if last_verified is not None and (not items or items[0].first == previous.next_seq):
+            return [last_verified, *items]
+    return chain_items(store, chain)
 
 
 def _vanished(listed: list[ChainItem], previous: ChainState) -> bool:

@@ -97,9 +97,9 @@ def history(request: pytest.FixtureRequest, tmp_path: Path) -> History:
     return History(request.param, env, store, janitor, gateway)
 
 
-def verify_audit(history: History) -> subprocess.CompletedProcess[str]:
+def verify_audit(history: History, *flags: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "janitor", "verify-audit"],
+        [sys.executable, "-m", "janitor", "verify-audit", *flags],
         cwd=REPO,
         env={**os.environ, **history.env},
         capture_output=True,
@@ -294,3 +294,71 @@ def _write_matrix() -> None:
     rows = ["| attack | backend | exit | verify-audit reports |", "|---|---|---|---|"]
     rows += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in MATRIX]
     Path(out).write_text("\n".join(rows) + "\n")
+
+
+def append_after_baseline(h: History) -> None:
+    """Two more janitor segments after the saved state: what an incremental run reads."""
+    for n in range(200, 206, 3):
+        h.janitor.append([deletion(n), deletion(n + 1), deletion(n + 2)])
+
+
+def edit_new_record(h: History) -> None:
+    key = h.segments(h.janitor)[-1]
+    records = h.records(key)
+    records[0]["reason"] = "user_request"
+    h.write(key, records)
+
+
+def remove_segment_verified_last(h: History) -> None:
+    h.store.delete_many([h.segments(h.janitor)[-3]])  # the last one the saved state covers
+
+
+INCREMENTAL: list[tuple[str, Callable[[History], None], dict[str, set[str]]]] = [
+    ("edit a record appended since the last run", edit_new_record, {"*": {"edited"}}),
+    ("delete the newest segment", truncate_tail, {"*": {"truncated_tail"}}),
+    ("delete a whole chain", remove_chain, {"*": {"chain_removed"}}),
+    ("add a forged chain", forge_chain, {"*": {"unregistered_chain"}}),
+    # Both written after the last verification: nothing anyone verified is missing. A file
+    # anchor cannot tell (unless chattr +a); Object Lock keeps the checkpoint (docs/audit.md).
+    (
+        "delete the newest segment and its checkpoint",
+        roll_back_checkpoint,
+        {"local": set(), "s3": {"anchor_hidden", "truncated_tail"}},
+    ),
+    ("delete the last verified segment", remove_segment_verified_last, {"*": {"segment_removed"}}),
+]
+
+
+@pytest.mark.parametrize("attack", INCREMENTAL, ids=[a[0] for a in INCREMENTAL])
+def test_incremental_verification_reports_attacks_on_what_is_new(
+    history: History, attack: tuple[str, Callable[[History], None], dict[str, set[str]]]
+) -> None:
+    name, tamper, expected = attack
+    append_after_baseline(history)
+    tamper(history)
+    done = verify_audit(history, "--incremental")
+    found = {
+        line.split("]", 1)[0].removeprefix("PROBLEM  [")
+        for line in done.stdout.splitlines()
+        if line.startswith("PROBLEM")
+    }
+    wanted = expected.get(history.backend, expected.get("*", set()))
+    assert done.returncode == (1 if wanted else 0), done.stdout + done.stderr
+    assert wanted <= found, done.stdout
+    assert "(incremental)" in done.stdout
+    said = ", ".join(sorted(found)) or "nothing (see the limits below)"
+    MATRIX.append((f"{name} (--incremental)", history.backend, done.returncode, said))
+    _write_matrix()
+
+
+def test_an_edit_to_verified_history_waits_for_the_full_run(history: History) -> None:
+    """The price of incremental verification, and why the janitor runs a full one daily."""
+    append_after_baseline(history)
+    edit_record(history)  # a segment the saved state already covers
+    incremental = verify_audit(history, "--incremental")
+    assert incremental.returncode == 0, incremental.stdout
+    full = verify_audit(history)
+    assert full.returncode == 1 and "[edited]" in full.stdout, full.stdout
+    MATRIX.append(("edit an already verified record (--incremental)", history.backend, 0,
+                   "nothing: found by the next full run"))
+    _write_matrix()
