@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _verify(janitor: Janitor, args: argparse.Namespace) -> int:
+    if not len(audit.current_config().verify_keys):
+        print("audit log NOT VERIFIED: no public key (AUDIT_VERIFY_KEYS)", file=sys.stderr)
+        return 2
     try:
         result = janitor.verify_audit(incremental=args.incremental, save_state=args.save_state)
     except (StorageUnavailable, ValueError) as exc:

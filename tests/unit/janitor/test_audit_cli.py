@@ -64,3 +64,14 @@ def test_an_auditor_verifies_with_public_keys_and_gets_exit_codes(
     monkeypatch.setenv("AUDIT_ANCHOR_FILE", str(tmp_path / "storage" / "x"))  # a directory
     (tmp_path / "storage" / "x").mkdir()
     assert main(["verify-audit"]) == 2
+
+
+def test_without_any_public_key_nothing_is_verified(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STORAGE_LOCAL_DIR", str(tmp_path / "storage"))
+    monkeypatch.setenv("AUDIT_GENERATE_LOCAL_SIGNING_KEY", "false")
+    monkeypatch.delenv("AUDIT_SIGNING_KEYS", raising=False)
+    monkeypatch.delenv("AUDIT_VERIFY_KEYS", raising=False)
+    assert main(["verify-audit"]) == 2
+    assert "no public key" in capsys.readouterr().err
