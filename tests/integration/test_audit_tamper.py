@@ -112,7 +112,7 @@ def verify_audit(history: History, *flags: str) -> subprocess.CompletedProcess[s
 
 
 def edit_record(h: History) -> None:
-    """Turn an operator purge into an expiry, leave the hash."""
+    """Turn an expiry into a user's request, leave the hash."""
     key = h.segments(h.janitor)[1]
     records = h.records(key)
     records[1]["reason"] = "user_request"
