@@ -13,15 +13,16 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-import urllib3
-from minio.error import MinioException
 from pydantic import ValidationError
 
 from shared.audit.records import AuditRecord
 from shared.errors import StorageUnavailable
 from shared.storage import ObjectStore
-from shared.storage.s3 import S3Store
+
+if TYPE_CHECKING:
+    from shared.storage.s3 import S3Store
 
 AUDIT_ROOT = "audit/"
 CHAINS_ROOT = f"{AUDIT_ROOT}chains/"
@@ -77,6 +78,7 @@ def list_keys(store: ObjectStore, prefix: str, start_after: str | None = None) -
     are read directly: incremental verification must not cost more as history grows.
     """
     from shared.storage.local import LocalStore
+    from shared.storage.s3 import S3Store  # imports minio: only when listing
 
     names: Iterator[str]
     if isinstance(store, S3Store):
@@ -91,6 +93,9 @@ def list_keys(store: ObjectStore, prefix: str, start_after: str | None = None) -
 
 
 def _s3_names(store: S3Store, prefix: str, start_after: str | None) -> list[str]:
+    import urllib3
+    from minio.error import MinioException
+
     try:
         listed = store.client.list_objects(
             store.bucket, prefix=prefix, recursive=True, start_after=start_after
