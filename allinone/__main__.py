@@ -45,6 +45,7 @@ def main() -> None:
         else None
     )
     janitor = Janitor(janitor_settings)
+    janitor.check_audit_anchor()  # AnchorUnprotected: refuse to start, like the services
     janitor_thread = threading.Thread(target=janitor.run, name="janitor", daemon=True)
     janitor_thread.start()
     # The page and the API offer exactly what the in-process worker loaded.

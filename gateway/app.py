@@ -20,6 +20,7 @@ from gateway.services import Services
 from gateway.settings import GatewaySettings
 from shared import ops_metrics
 from shared.analytics import start_flusher
+from shared.audit.startup import check_audit_log
 from shared.formats import apply_pixel_limit
 from shared.inflight import InFlight
 from shared.models import MODELS, ModelInfo
@@ -45,6 +46,9 @@ def create_app(
     if settings.storage.create_buckets:
         for bucket in ensure_buckets(services.store, services.audit_store):
             log.warning("bucket_not_ensured", bucket=bucket)
+    # The gateway writes deletion records (a user's DELETE): signed with its key, anchored
+    # where the audit bucket's writers cannot rewrite them; unprotected, it refuses to start.
+    check_audit_log(services.audit_store, settings.audit, create=settings.storage.create_buckets)
     apply_pixel_limit(settings.jobs.max_input_pixels)
     # Series that exist at 0 from the start: a rate over a missing series is "no data".
     ops_metrics.init_gateway_metrics()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.audit.settings import AuditSettings
 from shared.settings import (
     AdmissionSettings,
     AnalyticsSettings,
@@ -67,4 +68,6 @@ class GatewaySettings(BaseSettings):
         return self.trusted_proxy_hops or (1 if self.trust_forwarded_for else 0)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    #: The deletion audit log: this service's signing key and the anchor store.
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     log: LogSettings = Field(default_factory=LogSettings)

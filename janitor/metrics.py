@@ -12,6 +12,7 @@ from prometheus_client import Counter, Gauge
 
 if TYPE_CHECKING:
     from janitor.sweep import SweepResult
+    from shared.audit import VerifyReport
 
 OBJECTS_DELETED = Counter(
     "picupscaler_janitor_objects_deleted_total", "Objects deleted by the janitor."
@@ -36,6 +37,48 @@ AUDIT_CHAIN_OK = Gauge(
 AUDIT_PROBLEMS = Gauge(
     "picupscaler_audit_chain_problems", "Problems found by the last audit-chain verification."
 )
+AUDIT_ANCHORED_SEQ = Gauge(
+    "picupscaler_audit_anchored_seq",
+    "Sequence number of each chain's newest checkpoint in the anchor store.",
+    ["chain"],
+)
+AUDIT_VERIFIED_SEQ = Gauge(
+    "picupscaler_audit_verified_seq",
+    "Sequence number up to which each chain verified at the last verification.",
+    ["chain"],
+)
+AUDIT_CHAINS = Gauge("picupscaler_audit_chains", "Chains seen by the last verification.")
+AUDIT_VERIFY_SECONDS = Gauge(
+    "picupscaler_audit_verify_seconds", "How long the last audit verification took."
+)
+AUDIT_LAST_VERIFY = Gauge(
+    "picupscaler_audit_last_verify_timestamp_seconds", "When the last audit verification ended."
+)
+AUDIT_RECORDS_VERIFIED = Counter(
+    "picupscaler_audit_records_verified_total", "Audit records read and checked by verification."
+)
+AUDIT_RECORDS_COMPACTED = Counter(
+    "picupscaler_audit_records_compacted_total",
+    "Audit records past AUDIT_RETENTION_DAYS folded into signed summaries.",
+)
+ANALYTICS_RAW_ROLLED_UP = Counter(
+    "picupscaler_analytics_raw_objects_rolled_up_total",
+    "Raw analytics increments merged into hourly roll-ups.",
+)
+
+
+def record_verification(report: VerifyReport) -> None:
+    """Publish one audit verification's outcome."""
+    AUDIT_CHAIN_OK.set(1 if report.ok else 0)
+    AUDIT_PROBLEMS.set(len(report.findings))
+    AUDIT_CHAINS.set(report.chains)
+    AUDIT_VERIFY_SECONDS.set(report.seconds)
+    AUDIT_RECORDS_VERIFIED.inc(report.records)
+    AUDIT_LAST_VERIFY.set_to_current_time()
+    for chain, seq in report.anchored_seq.items():
+        AUDIT_ANCHORED_SEQ.labels(chain=chain).set(seq)
+    for chain, seq in report.verified_seq.items():
+        AUDIT_VERIFIED_SEQ.labels(chain=chain).set(seq)
 
 
 def record_sweep(result: SweepResult) -> None:

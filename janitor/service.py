@@ -9,6 +9,7 @@ from typing import Any
 import structlog
 
 from janitor import metrics
+from janitor.maintenance import AuditMaintenance
 from janitor.settings import JanitorSettings
 from janitor.sweep import SweepResult, expired_hours, oldest_object_age, sweep
 from shared import audit, keys
@@ -32,6 +33,21 @@ class Janitor:
         if settings.storage.create_buckets:
             for bucket in ensure_buckets(self.store, self.audit_store):
                 log.warning("bucket_not_ensured", bucket=bucket)
+        audit.configure(settings.audit)
+        self.maintenance = AuditMaintenance(self.audit_store, settings, self.stopping)
+
+    def check_audit_anchor(self) -> audit.AnchorStatus | None:
+        """The start-up check of the audit anchor (raises AnchorUnprotected: refuse to start).
+
+        None when the anchor store cannot be reached now; the maintenance passes report it.
+        """
+        try:
+            return audit.check_anchor(
+                self.audit_store, create=self.settings.storage.create_buckets
+            )
+        except audit.AnchorUnavailable as exc:
+            log.warning("audit_anchor_not_checked", error=str(exc))
+            return None
 
     @property
     def expiry(self) -> timedelta:
@@ -57,25 +73,32 @@ class Janitor:
             ),
         )
 
-    def verify_audit(self) -> audit.VerifyReport:
-        """Check the audit chains and publish the outcome as metrics."""
-        report = audit.verify(self.audit_store)
-        metrics.AUDIT_CHAIN_OK.set(1 if report.ok else 0)
-        metrics.AUDIT_PROBLEMS.set(len(report.problems))
+    def verify_audit(
+        self, *, incremental: bool = False, save_state: bool = False
+    ) -> audit.VerifyReport:
+        """Check the audit chains (all of them, or what is new) and publish the outcome."""
+        config = audit.current_config()
+        report = audit.verify(
+            self.audit_store,
+            incremental=incremental,
+            save_state_with=config.signer if save_state else None,
+        )
+        metrics.record_verification(report)
         return report
 
     def run(self) -> None:
-        """Sweep until :meth:`stop`; a failed sweep is logged and retried next interval."""
+        """Sweep until :meth:`stop`; a failed sweep is logged and retried next interval.
+
+        Audit maintenance (verification, compaction, analytics roll-up) runs beside it in its
+        own thread, so the sweep never waits for it. Call :meth:`check_audit_anchor` first.
+        """
         if self.settings.lifecycle_backstop:
             self.install_backstop()
+        self.maintenance.start()
         while not self.stopping.is_set():
             try:
                 failpoint("janitor.sweep")
                 self.sweep_once()
-                if self.sweeps % self.settings.verify_audit_every == 0:
-                    report = self.verify_audit()
-                    if not report.ok:
-                        log.error("audit_chain_broken", problems=report.problems[:20])
             except StorageUnavailable as exc:
                 log.warning("sweep_failed", error=str(exc))
             except Exception:
@@ -96,8 +119,8 @@ class Janitor:
                 if keys.is_due(job_id, now, self.expiry):
                     overdue += len(objs)
         since = now - timedelta(hours=24)
-        recent = [r for r in audit.read_records(self.audit_store) if r.time >= since]
-        verified = self.verify_audit()
+        recent = list(audit.read_recent_records(self.audit_store, since))
+        verified = self.verify_audit(incremental=True)
         oldest = oldest_object_age(self.store, now)
         return {
             "oldest_object_age_seconds": oldest,

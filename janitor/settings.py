@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.analytics import AnalyticsSettings
+from shared.audit.settings import AuditSettings
 from shared.settings import JobSettings, LogSettings, StorageSettings
 
 
@@ -23,13 +25,20 @@ class JanitorSettings(BaseSettings):
     incomplete_upload_max_age_seconds: float = Field(default=3600.0, gt=0)
     #: Install a bucket lifecycle rule (1 day) as a backstop behind the sweep.
     lifecycle_backstop: bool = True
-    #: Verify the whole audit chain every N sweeps (it reads the audit bucket).
-    verify_audit_every: int = Field(default=12, ge=1)
+    #: Seconds between audit maintenance passes (incremental verification, compaction of
+    #: records past AUDIT_RETENTION_DAYS, analytics roll-up). They run in their own thread,
+    #: never inside a sweep.
+    audit_interval_seconds: float = Field(default=600.0, gt=0)
+    #: Every N-th pass verifies everything instead of what is new (0: never; the operator's
+    #: ``verify-audit`` is always full). 144 passes of 10 minutes: once a day.
+    audit_full_verify_every: int = Field(default=144, ge=0)
     #: Port for the Prometheus endpoint (0 = none).
     metrics_port: int = Field(default=0, ge=0, le=65535)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
 
     @property
     def margin_seconds(self) -> float:

@@ -99,7 +99,7 @@ def _abort_stale_uploads(
                 reason="incomplete_upload",
                 service="janitor",
                 age_seconds=(now - created).total_seconds() if created else None,
-                objects=[audit.DeletedObject(key=upload.key, bytes=0)],
+                objects=[audit.DeletedObject(key=upload.key, partial=True)],
             )
         )
     audit.writer_for(audit_store, "janitor").append(deletions)
@@ -131,7 +131,7 @@ def sweep(
         for record in outcome.records:
             if record.job_id in outcome.remaining:
                 continue  # recorded, not yet gone: retried (and recorded again) next sweep
-            stored = [o for o in record.objects if o.state == "stored"]
+            stored = [o for o in record.objects if o.present and not o.partial]
             result.jobs_deleted += 1
             result.objects_deleted += len(stored)
             result.bytes_deleted += sum(o.bytes for o in stored)

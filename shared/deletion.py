@@ -255,11 +255,8 @@ def _named_objects(job_id: str, listing: _Listing) -> list[audit.DeletedObject]:
     for name in LAYOUT:
         key = keys.job_key(job_id, name)
         if key not in stored:
-            named.append(audit.DeletedObject(key=key, bytes=0, state="absent"))
-    named += [
-        audit.DeletedObject(key=u.key, bytes=0, state="partial")
-        for u in listing.uploads.get(job_id, [])
-    ]
+            named.append(audit.DeletedObject(key=key, present=False))
+    named += [audit.DeletedObject(key=u.key, partial=True) for u in listing.uploads.get(job_id, [])]
     return named
 
 

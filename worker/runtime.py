@@ -13,6 +13,7 @@ import structlog
 from dramatiq.middleware import Retries
 
 from shared.analytics import Analytics
+from shared.audit.startup import check_audit_log
 from shared.broker import PROCESS_JOB_ACTOR, build_broker
 from shared.crypto import KeyRing
 from shared.formats import apply_pixel_limit
@@ -62,6 +63,8 @@ def build_runtime(
     if settings.storage.create_buckets:
         store.ensure_bucket()
         audit_store.ensure_bucket()
+    # The worker writes deletion records (a failed job's images): see shared.audit.startup.
+    check_audit_log(audit_store, settings.audit, create=settings.storage.create_buckets)
     apply_pixel_limit(settings.jobs.max_input_pixels)
     load_seconds = 0.0
     pool: ModelPool | None = None

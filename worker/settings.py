@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.audit.settings import AuditSettings
 from shared.settings import (
     DEFAULT_DATA_DIR,
     AdmissionSettings,
@@ -62,6 +63,8 @@ class WorkerSettings(BaseSettings):
     admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    #: The deletion audit log: this service's signing key and the anchor store.
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     @field_validator("tile_memory_mb", "tile_size", "tile_batch", mode="before")

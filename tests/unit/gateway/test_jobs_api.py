@@ -75,11 +75,13 @@ def test_delete_removes_everything_and_returns_a_receipt(
     receipt = response.json()
     assert receipt["id"] == job["id"] and receipt["status"] == "deleted"
     # Every object the job had or could still get: the result, not yet written, is named too.
-    assert {o["key"].rsplit("/", 1)[1]: o["state"] for o in receipt["objects_deleted"]} == {
-        "input": "stored",
-        "manifest.json": "stored",
-        "result": "absent",
+    named = {o["key"].rsplit("/", 1)[1]: o for o in receipt["objects_deleted"]}
+    assert {name: o["present"] for name, o in named.items()} == {
+        "input": True,
+        "manifest.json": True,
+        "result": False,
     }
+    assert named["input"]["size_class"] == "<1MB" and "bytes" not in named["input"]
     assert client.delete(f"/v1/jobs/{job['id']}", headers=auth).status_code == 404
     jobs_dir = Path(settings.storage.local_dir) / settings.storage.jobs_bucket
     assert [p for p in jobs_dir.rglob("*") if p.is_file()] == []
