@@ -61,7 +61,7 @@ async def _status_events(
     deadline = time.monotonic() + STREAM_SECONDS
     quiet_since = time.monotonic()
     while current is not None and time.monotonic() < deadline:
-        body = JobView.of(current).model_dump_json(exclude_none=True)
+        body = JobView.of(current).model_dump_json(exclude_unset=True)
         if body != last:
             yield f"event: status\ndata: {body}\n\n".encode()
             last, quiet_since = body, time.monotonic()

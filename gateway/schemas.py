@@ -82,22 +82,20 @@ class JobView(BaseModel):
 
     @classmethod
     def of(cls, manifest: JobManifest) -> JobView:
-        """The client's view of a (live) job's manifest."""
-        return cls.model_validate(
-            manifest.model_dump(
-                include={
-                    "id",
-                    "status",
-                    "progress",
-                    "created_at",
-                    "expires_at",
-                    "options",
-                    "error",
-                    "result",
-                    "report",
-                }
-            )
+        """The client's view of a (live) job's manifest.
+
+        ``error``, ``result`` and ``report`` are left unset until they exist, so that serialising
+        with ``exclude_unset`` omits them (the contract's ``"error"?``, ``"result"?``) while
+        None values inside them stay.
+        """
+        body = manifest.model_dump(
+            include={"id", "status", "progress", "created_at", "expires_at", "options"}
         )
+        for optional in ("error", "result", "report"):
+            value = getattr(manifest, optional)
+            if value is not None:
+                body[optional] = value.model_dump()
+        return cls.model_validate(body)
 
 
 class DeletionReceipt(BaseModel):

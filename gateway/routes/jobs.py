@@ -73,7 +73,7 @@ async def create_job(
     return JobAccepted.of(job.id, job.token, job.manifest.expires_at)
 
 
-@router.get("/{job_id}", responses=error_responses(404, 503), response_model_exclude_none=True)
+@router.get("/{job_id}", responses=error_responses(404, 503), response_model_exclude_unset=True)
 async def get_job(manifest: AuthorisedJob) -> JobView:
     """The job's status, progress and, once done, the result's facts and the report."""
     return JobView.of(manifest)
