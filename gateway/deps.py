@@ -23,7 +23,7 @@ from gateway.upload import Upload, read_multipart
 from shared import ids, lifecycle
 from shared.errors import ManifestInvalid, StorageUnavailable
 from shared.inflight import network_key
-from shared.manifest import ClientInfo, JobManifest, token_matches
+from shared.manifest import ClientInfo, JobManifest, report_tampering, token_matches
 from shared.states import JobStatus
 
 #: ``Authorization: Bearer <token>``; absent or malformed gives None (never a 403: a missing
@@ -60,6 +60,9 @@ async def authorised_job(job_id: str, token: BearerToken, services: ServicesDep)
     if tracked is None or tracked.status is JobStatus.DELETED:
         raise not_found()
     manifest = tracked.manifest
+    if not manifest.seal_holds(services.keyring):
+        report_tampering(job_id, "gateway")
+        raise not_found()
     if not token_matches(manifest, token) or manifest.expires_at <= datetime.now(UTC):
         raise not_found()
     structlog.contextvars.bind_contextvars(job_id=job_id)

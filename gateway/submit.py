@@ -90,7 +90,7 @@ def submit_job(
         data_key=keyring.wrap(data_key, job_id=job_id),
         client=client,
         analytics_opt_out=analytics_opt_out,
-    )
+    ).sealed_with(keyring)
     # Only ciphertext leaves this process; the plaintext lives in memory until the reply.
     sealed = seal(data_key, file, job_id=job_id, name=keys.INPUT)
     input_key = keys.job_key(job_id, keys.INPUT)

@@ -18,13 +18,17 @@ earlier one-piece format (``PUE1``) still open.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 import secrets
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import BaseModel
 
 from shared.errors import PicUpscalerError
@@ -66,6 +70,13 @@ def _parse_keys(text: str) -> dict[str, bytes]:
     return keys
 
 
+class Seal(BaseModel):
+    """A MAC over a manifest's fixed part, under a key derived from a service key."""
+
+    key_id: str
+    mac: str
+
+
 class KeyRing:
     """The service keys a process knows; one of them is active for wrapping."""
 
@@ -98,6 +109,28 @@ class KeyRing:
             nonce=base64.b64encode(nonce).decode(),
             ciphertext=base64.b64encode(sealed).decode(),
         )
+
+    def seal(self, data: bytes) -> Seal:
+        """MAC ``data`` with the active service key (a key derived for this use only)."""
+        mac = hmac.new(self._mac_key(self.active), data, hashlib.sha256).digest()
+        return Seal(key_id=self.active, mac=base64.b64encode(mac).decode())
+
+    def verify_seal(self, seal: Seal, data: bytes) -> bool:
+        """True when ``seal`` was made over ``data`` by a service key this ring holds."""
+        if seal.key_id not in self._keys:
+            return False
+        expected = hmac.new(self._mac_key(seal.key_id), data, hashlib.sha256).digest()
+        try:
+            presented = base64.b64decode(seal.mac, validate=True)
+        except ValueError:
+            return False
+        return hmac.compare_digest(expected, presented)
+
+    def _mac_key(self, key_id: str) -> bytes:
+        # Never the wrapping key itself: HKDF gives an independent key for MACs.
+        return HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"picupscaler manifest seal"
+        ).derive(self._keys[key_id])
 
     def unwrap(self, wrapped: WrappedKey, *, job_id: str) -> bytes:
         """Recover a job's data key; DecryptionFailed if the key id is unknown or data altered."""

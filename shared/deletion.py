@@ -206,6 +206,7 @@ def _claim(
     def tombstone(manifest: JobManifest) -> None:
         manifest.deletion = DeletionMark(reason=reason, service=service, time=now)
         manifest.data_key = None  # crypto-shred: no copy of the images opens any more
+        manifest.seal = None  # what it sealed is gone
         manifest.token_sha256 = ""
         manifest.client = None
         manifest.result = None

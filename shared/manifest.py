@@ -10,10 +10,12 @@ import hashlib
 import hmac
 from datetime import UTC, datetime
 
+import structlog
+from prometheus_client import Counter
 from pydantic import BaseModel, Field, ValidationError
 
 from shared import keys
-from shared.crypto import WrappedKey
+from shared.crypto import KeyRing, Seal, WrappedKey
 from shared.errors import ManifestInvalid, ObjectNotFound
 from shared.formats import OutputFormatName
 from shared.states import JobStatus
@@ -134,10 +136,61 @@ class JobManifest(BaseModel):
     analytics_opt_out: bool = False
     #: Set when the job was deleted (status ``deleted``): the manifest is then a tombstone.
     deletion: DeletionMark | None = None
+    #: A MAC, under a service key, over what must never change (:data:`SEALED_FIELDS`): someone
+    #: who can write the bucket but holds no service key cannot swap in their token's hash,
+    #: extend the expiry or change the options. Dropped with the data key (failed, deleted).
+    seal: Seal | None = None
+
+    def sealed_part(self) -> bytes:
+        """The canonical bytes the seal covers."""
+        return self.model_dump_json(include=SEALED_FIELDS).encode()
+
+    def sealed_with(self, keyring: KeyRing) -> JobManifest:
+        """This manifest with a fresh seal (the gateway seals a new job)."""
+        return self.model_copy(update={"seal": keyring.seal(self.sealed_part())})
+
+    def seal_holds(self, keyring: KeyRing) -> bool:
+        """True when the seal matches the fixed part: the manifest was not altered in storage.
+
+        A manifest without a seal holds only as a failed job or a tombstone (both have
+        dropped their data key, so no image of theirs can be read through them).
+        """
+        if self.seal is None:
+            return self.data_key is None and self.status in (JobStatus.FAILED, JobStatus.DELETED)
+        return keyring.verify_seal(self.seal, self.sealed_part())
+
 
     def touch(self) -> None:
         """Record that the manifest changed now."""
         self.updated_at = datetime.now(UTC)
+
+
+#: What the gateway fixes at acceptance and nothing may change afterwards.
+SEALED_FIELDS = {
+    "schema_version",
+    "id",
+    "created_at",
+    "expires_at",
+    "options",
+    "token_sha256",
+    "input",
+    "data_key",
+    "client",
+    "analytics_opt_out",
+}
+
+
+MANIFEST_TAMPERING = Counter(
+    "picupscaler_manifest_tampering_total",
+    "Manifests whose seal did not hold (altered in storage): the job was made unreadable.",
+    ["service"],
+)
+
+
+def report_tampering(job_id: str, service: str) -> None:
+    """Count and log a manifest whose seal does not hold (it is then treated as missing)."""
+    MANIFEST_TAMPERING.labels(service).inc()
+    structlog.get_logger(__name__).error("manifest_tampered", job_id=job_id, service=service)
 
 
 def hash_token(token: str) -> str:

@@ -95,6 +95,7 @@ def fail_job(ctx: JobContext, job_id: str, failure: JobFailed) -> None:
     def failed(manifest: JobManifest) -> None:
         manifest.error = JobError(code=failure.code, message=failure.client_message)
         manifest.data_key = None  # the images cannot be read any more, by anyone
+        manifest.seal = None  # what it sealed is gone
 
     try:
         done = lifecycle.transition(ctx.store, tracked, JobStatus.FAILED, failed)

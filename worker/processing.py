@@ -30,7 +30,7 @@ from shared.crypto import DecryptionFailed, KeyRing, seal, unseal
 from shared.errors import ObjectNotFound, StorageUnavailable
 from shared.failpoints import failpoint
 from shared.inflight import InFlight, network_key
-from shared.manifest import ImageInfo, JobManifest, JobReport, ModelWeights
+from shared.manifest import ImageInfo, JobManifest, JobReport, ModelWeights, report_tampering
 from shared.states import JobStatus
 from shared.storage import ObjectStore
 from worker import autoselect, imaging, metrics, scaling
@@ -59,6 +59,7 @@ class Outcome(StrEnum):
     DELETED = "deleted"  # deleted before or during processing: stopped, own writes removed
     EXPIRED = "expired"  # past its expiry: never processed
     ALREADY_FINISHED = "already_finished"  # a second delivery of a finished job
+    TAMPERED = "tampered"  # its manifest's seal did not hold: not processed
 
 
 @dataclass
@@ -119,6 +120,11 @@ class _Job:
             log.info("job_skipped", reason="deleted")
             return Outcome.DELETED
         manifest = tracked.manifest
+        if not manifest.seal_holds(self.ctx.keyring):
+            # Altered in storage: nothing in it can be trusted, so nothing is done with it
+            # (the janitor deletes it at expiry, as any job).
+            report_tampering(self.job_id, "worker")
+            return Outcome.TAMPERED
         self.network = manifest.client.network if manifest.client else None
         if manifest.expires_at <= datetime.now(UTC):
             log.info("job_skipped", reason="expired")

@@ -17,7 +17,7 @@ from gateway.services import ServicesDep
 from gateway.tokens import job_id_of_token
 from shared import lifecycle
 from shared.errors import ManifestInvalid, StorageUnavailable
-from shared.manifest import token_matches
+from shared.manifest import report_tampering, token_matches
 from shared.states import JobStatus
 
 router = APIRouter(prefix="/v1/privacy", tags=["privacy"], dependencies=[Depends(no_store)])
@@ -80,6 +80,10 @@ async def export(
             or not token_matches(manifest, token)
             or manifest.expires_at <= now
         ):
+            unknown += 1
+            continue
+        if not manifest.seal_holds(services.keyring):
+            report_tampering(manifest.id, "gateway")
             unknown += 1
             continue
         record = manifest.model_dump(
