@@ -9,6 +9,7 @@ import structlog
 import uvicorn
 
 from gateway.app import create_app
+from gateway.services import FaceOffer
 from gateway.settings import GatewaySettings
 from janitor.service import Janitor
 from janitor.settings import JanitorSettings
@@ -50,7 +51,11 @@ def main() -> None:
     janitor_thread.start()
     # The page and the API offer exactly what the in-process worker loaded.
     models = catalogue(runtime.context.models.available())
-    app = create_app(gateway_settings, broker=broker, models=models, in_flight=in_flight)
+    stage = runtime.faces
+    faces = FaceOffer(stage.enhancer is not None, stage.reason) if stage is not None else None
+    app = create_app(
+        gateway_settings, broker=broker, models=models, in_flight=in_flight, faces=faces
+    )
     log.info(
         "allinone_ready",
         url=f"http://{gateway_settings.host}:{gateway_settings.port}/",

@@ -19,8 +19,25 @@ from shared.crypto import KeyRing
 from shared.inflight import InFlight, open_in_flight
 from shared.manifest import ClientInfo
 from shared.models import ModelInfo, catalogue
-from shared.operator_models import scan_operator_models
+from shared.operator_models import face_restorer_file, scan_operator_models
 from shared.storage import ObjectStore, open_store
+
+
+@dataclass(frozen=True)
+class FaceOffer:
+    """Whether this gateway offers face enhancement, and the reason, for clients and operators."""
+
+    available: bool
+    reason: str
+
+    @classmethod
+    def of(cls, settings: GatewaySettings) -> FaceOffer:
+        """From the setting if given, else from MODEL_DIR (the same rule as the workers')."""
+        if settings.face_enhance_available is not None:
+            said = "on" if settings.face_enhance_available else "off"
+            return cls(settings.face_enhance_available, f"GATEWAY_FACE_ENHANCE_AVAILABLE is {said}")
+        path, reason = face_restorer_file(settings.models.dir)
+        return cls(path is not None, reason)
 
 
 @dataclass
@@ -36,6 +53,8 @@ class Services:
     #: What clients may ask for: the built-in models plus the operator's.
     models: dict[str, ModelInfo]
     admission: Admission
+    #: Whether face enhancement is offered, and why (or why not).
+    faces: FaceOffer
     #: Uploads this process holds in memory, in all and per client network.
     uploads: Slots = field(init=False)
     #: Progress streams open in this process, in all, per job and per client network.
@@ -57,12 +76,13 @@ class Services:
         broker: dramatiq.Broker | None = None,
         models: dict[str, ModelInfo] | None = None,
         in_flight: InFlight | None = None,
+        faces: FaceOffer | None = None,
     ) -> Services:
         """Open storage, the broker and the admission state as configured.
 
         All-in-one mode passes its in-process ``broker``, exactly the ``models`` its worker
-        loaded (instead of the catalogue read from ``MODEL_DIR``), and the ``in_flight``
-        counts it shares with that worker.
+        loaded (instead of the catalogue read from ``MODEL_DIR``), the ``in_flight`` counts it
+        shares with that worker, and whether that worker loaded a face restorer (``faces``).
         """
         audit_store = open_store(settings.storage, settings.storage.audit_bucket)
         broker = broker or build_broker(settings.broker, settings.jobs)
@@ -84,6 +104,7 @@ class Services:
             if models is not None
             else catalogue(scan_operator_models(settings.models.dir)),
             admission=admission,
+            faces=faces or FaceOffer.of(settings),
         )
 
     def submit(
@@ -102,7 +123,7 @@ class Services:
                 jobs=self.settings.jobs,
                 broker_settings=self.settings.broker,
                 max_scale=self.settings.max_scale,
-                face_enhance_available=self.settings.face_enhance_available,
+                face_enhance_available=self.faces.available,
                 retry_after_seconds=self.settings.retry_after_seconds,
                 admission=self.admission,
                 client=client,

@@ -34,8 +34,9 @@ class GatewaySettings(BaseSettings):
     #: Seconds a client is told to wait (Retry-After) when the broker or storage is down.
     retry_after_seconds: int = 5
     privacy_contact: str = "privacy@example.org"
-    #: Set when the workers have face-restoration weights (facexlib + GFPGAN) installed.
-    face_enhance_available: bool = False
+    #: Offer face enhancement: unset, when MODEL_DIR holds a face restorer (the workers' rule,
+    #: shared.operator_models.face_restorer_file); true or false to say so explicitly.
+    face_enhance_available: bool | None = None
     #: Largest ``scale`` accepted (any model; above its native scales the worker runs passes).
     max_scale: int = Field(default=8, ge=1, le=16)
     #: Bearer token for GET /v1/analytics (anonymous aggregates); unset, the endpoint is off.

@@ -33,6 +33,8 @@ class JobOptions(BaseModel):
     face_enhance: bool = False
     #: JPEG/WebP quality 1..100; None means the format's default. PNG is lossless: ignored.
     quality: int | None = Field(default=None, ge=1, le=100)
+    #: With face_enhance: 0 pastes the restored faces fully, 1 keeps the upscaled ones exactly.
+    face_fidelity: float = Field(default=0.5, ge=0.0, le=1.0)
 
 
 class ModelWeights(BaseModel):
@@ -47,6 +49,21 @@ class ModelWeights(BaseModel):
     sha256: str
     #: The distribution the built-in weights came from, pinned (``name==version``).
     package: str | None = None
+
+
+class FaceSummary(BaseModel):
+    """What the face stage did: faces found and restored, why others were left, the restorer."""
+
+    found: int
+    restored: int
+    skipped_over_cap: int
+    skipped_small: int
+    skipped_unaligned: int
+    max_faces: int
+    fidelity: float
+    restorer: str
+    restorer_sha256: str
+    seconds: float
 
 
 class JobReport(BaseModel):
@@ -67,6 +84,8 @@ class JobReport(BaseModel):
     notes: list[str] = Field(default_factory=list)
     #: The weights of each native scale that ran, so a result can be traced to exact files.
     weights: list[ModelWeights] = Field(default_factory=list)
+    #: The face stage, when face enhancement was asked for.
+    faces: FaceSummary | None = None
 
 
 class ImageInfo(BaseModel):

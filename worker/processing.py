@@ -30,12 +30,20 @@ from shared.crypto import DecryptionFailed, KeyRing, seal, unseal
 from shared.errors import ObjectNotFound, StorageUnavailable
 from shared.failpoints import failpoint
 from shared.inflight import InFlight, network_key
-from shared.manifest import ImageInfo, JobManifest, JobReport, ModelWeights, report_tampering
+from shared.manifest import (
+    FaceSummary,
+    ImageInfo,
+    JobManifest,
+    JobReport,
+    ModelWeights,
+    report_tampering,
+)
 from shared.states import JobStatus
 from shared.storage import ObjectStore
 from worker import autoselect, imaging, metrics, scaling
 from worker.engine import UpscaleCancelled
 from worker.errors import (
+    FaceEnhanceUnavailable,
     InputMissing,
     InputUnreadable,
     JobFailed,
@@ -44,10 +52,13 @@ from worker.errors import (
     UndecodableImage,
     UnknownModel,
 )
+from worker.faces import FaceEnhancer
 from worker.provider import ModelProvider
 
 log = structlog.get_logger(__name__)
 
+#: The face stage's share of a face-enhanced job's progress (a restorer pass per face).
+FACES_SHARE = 0.15
 #: Between tiles, look whether the job was deleted at most this often (each look is a GET).
 DELETION_CHECK_INTERVAL_S = 0.25
 
@@ -81,6 +92,8 @@ class JobContext:
     progress_interval_seconds: float = 1.0
     #: Jobs in flight per client network (admission): a finished job leaves it.
     in_flight: InFlight | None = None
+    #: The face stage (None: no face restorer installed; face-enhanced jobs then fail).
+    faces: FaceEnhancer | None = None
 
 
 def process_job(*, job_id: str, ctx: JobContext) -> Outcome:
@@ -111,6 +124,8 @@ class _Job:
     written: list[str] = field(default_factory=list)
     #: The client network the job counts against in admission (read with the manifest).
     network: str | None = None
+    #: What the face stage did (face-enhanced jobs).
+    faces: FaceSummary | None = None
     started: float = field(default_factory=time.perf_counter)
 
     def run(self) -> Outcome:
@@ -162,6 +177,8 @@ class _Job:
     def _work(self) -> None:
         manifest = self._manifest
         options = manifest.options
+        if options.face_enhance and self.ctx.faces is None:
+            raise FaceEnhanceUnavailable  # before any work: never silently without faces
         data = self._read_input()
         failpoint("worker.input_read")
         try:
@@ -194,6 +211,7 @@ class _Job:
         failpoint("worker.result_written")
 
         report = _report(model, passes, options.scale, encoded.fidelity)
+        report.faces = self.faces
         report.weights = [
             ModelWeights(**self.ctx.models.describe(model, s)) for s in sorted(set(passes))
         ]
@@ -237,14 +255,17 @@ class _Job:
     def _upscale(
         self, decoded: imaging.DecodedImage, upscalers: list[scaling.SupportsUpscale]
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Run the model(s); progress goes to the manifest, deletion and time limit stop it."""
+        """Run the model(s), then the face stage if asked; progress goes to the manifest, and a
+        deletion or the time limit stops the work between tiles (and between faces)."""
         options = self._manifest.options
-        # When the model also upscales the alpha, that is a second run of the same size.
+        # Progress: the colour's upscale, then the faces (a small share), then the alpha when
+        # the model upscales it too (a second run of the same size).
         alpha_by_model = self.ctx.alpha_mode == "model" and decoded.alpha is not None
-        share = 0.5 if alpha_by_model else 1.0
+        faces_share = FACES_SHARE if options.face_enhance else 0.0
+        colour_share = (1.0 - faces_share) * (0.5 if alpha_by_model else 1.0)
         should_stop = self._stop_check()
 
-        def run_model(image: np.ndarray, start: float = 0.0) -> np.ndarray:
+        def run_model(image: np.ndarray, start: float, share: float) -> np.ndarray:
             return scaling.upscale_to(
                 image,
                 options.scale,
@@ -253,10 +274,25 @@ class _Job:
                 should_stop=should_stop,
             )
 
-        pixels = run_model(decoded.rgb)
+        pixels = run_model(decoded.rgb, 0.0, colour_share)
+        if options.face_enhance:
+            assert self.ctx.faces is not None  # checked before any work
+            pixels, report = self.ctx.faces.enhance(
+                decoded.rgb,
+                pixels,
+                fidelity=options.face_fidelity,
+                progress=self._progress_writer(colour_share, faces_share),
+                should_stop=should_stop,
+            )
+            self.faces = FaceSummary(**report.as_dict())
+            failpoint("worker.faces_done")
         size = (pixels.shape[1], pixels.shape[0])
+        alpha_start = colour_share + faces_share
         alpha = imaging.upscale_alpha(
-            decoded, size, self.ctx.alpha_mode, lambda a: run_model(a, start=0.5)
+            decoded,
+            size,
+            self.ctx.alpha_mode,
+            lambda a: run_model(a, alpha_start, 1.0 - alpha_start),
         )
         return pixels, alpha
 

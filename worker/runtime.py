@@ -7,6 +7,7 @@ beside the gateway, the in-process broker). One code path; configuration picks t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
 import structlog
@@ -25,6 +26,9 @@ from worker.processing import JobContext, process_job
 from worker.provider import ModelProvider
 from worker.settings import WorkerSettings
 
+if TYPE_CHECKING:
+    from worker.faces import FaceEnhancer
+
 log = structlog.get_logger(__name__)
 
 
@@ -39,6 +43,8 @@ class WorkerRuntime:
     load_seconds: float
     #: The real model pool (None when the caller supplied its own provider).
     pool: ModelPool | None = None
+    #: The face stage (its enhancer is None when no restorer was found).
+    faces: FaceStage | None = None
 
     @property
     def device(self) -> str:
@@ -51,11 +57,13 @@ def build_runtime(
     broker: dramatiq.Broker | None = None,
     models: ModelProvider | None = None,
     in_flight: InFlight | None = None,
+    faces: FaceStage | None = None,
 ) -> WorkerRuntime:
     """Load the models, register the actor and build a one-thread, prefetch-1 Dramatiq worker.
 
-    ``models`` replaces the real model pool (tests run the whole runtime on a tiny network);
-    ``in_flight`` is the admission state all-in-one mode shares with its gateway.
+    ``models`` replaces the real model pool (tests run the whole runtime on a tiny network),
+    ``faces`` the face stage found in MODEL_DIR; ``in_flight`` is the admission state
+    all-in-one mode shares with its gateway.
     """
     broker = broker or build_broker(settings.broker, settings.jobs)
     store = open_store(settings.storage, settings.storage.jobs_bucket)
@@ -72,6 +80,8 @@ def build_runtime(
         pool = ModelPool(settings)
         load_seconds = pool.preload()
         models = pool
+    if faces is None:
+        faces = _load_faces(settings, pool)
     context = JobContext(
         store=store,
         audit_store=audit_store,
@@ -83,6 +93,7 @@ def build_runtime(
         time_limit_seconds=settings.broker.time_limit_seconds * 0.95,
         progress_interval_seconds=settings.progress_interval_seconds,
         in_flight=in_flight or open_in_flight(settings.admission),
+        faces=faces.enhancer,
     )
 
     def run_job(job_id: str) -> None:
@@ -103,4 +114,31 @@ def build_runtime(
         broker, queues={settings.broker.queue}, worker_threads=1, worker_timeout=1000
     )
     worker.queue_prefetch = 1
-    return WorkerRuntime(settings, broker, context, worker, load_seconds, pool)
+    return WorkerRuntime(settings, broker, context, worker, load_seconds, pool, faces)
+
+
+@dataclass(frozen=True)
+class FaceStage:
+    """The face enhancer this worker loaded, or None, and why (for the log and all-in-one)."""
+
+    enhancer: FaceEnhancer | None
+    reason: str
+
+
+def _load_faces(settings: WorkerSettings, pool: ModelPool | None) -> FaceStage:
+    """The face restorer of MODEL_DIR/faces, with the detector, on the models' device."""
+    from worker.faces import load_face_enhancer
+
+    device = pool.device if pool is not None else "cpu"
+    dtype = pool.dtype if pool is not None else None
+    enhancer, reason = load_face_enhancer(
+        settings.models.dir, device, dtype or _float32(), max_faces=settings.face_max
+    )
+    log.info("face_enhance", available=enhancer is not None, reason=reason)
+    return FaceStage(enhancer, reason)
+
+
+def _float32() -> Any:
+    import torch
+
+    return torch.float32

@@ -50,6 +50,9 @@ class WorkerSettings(BaseSettings):
     preload: list[str] = Field(default_factory=lambda: ["realesrgan-x4plus:4"])
     #: Port for the Prometheus endpoint of a stand-alone worker (0 = none).
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    #: Most faces restored per image (the largest first; the rest stay as upscaled): bounds
+    #: the face stage's time and memory on a crowd.
+    face_max: int = Field(default=16, ge=0, le=256)
     #: Seconds between progress writes to a job's manifest (each is a storage PUT).
     progress_interval_seconds: float = Field(default=1.0, ge=0)
     #: Seconds to wait for the current job on SIGTERM before handing it back to the queue.

@@ -11,6 +11,7 @@ from dramatiq.brokers.stub import StubBroker
 
 from shared import keys
 from shared.audit import read_records
+from shared.broker import enqueue_job
 from shared.manifest import JobManifest, load_manifest
 from shared.states import JobStatus
 from tests.support.models import TinyModels
@@ -48,16 +49,14 @@ def runtime(tmp_path: Path) -> Iterator[WorkerRuntime]:
 
 
 def run(rt: WorkerRuntime, image: bytes, *, plant: bytes | None = None) -> JobManifest:
+    """Store a job as the gateway does, optionally replace its input, then queue it for the
+    running worker (queued only after the replacement: no race with the worker)."""
     ctx = rt.context
-    job = submitted_job(
-        ctx.store,
-        ctx.keyring,
-        image,
-        {"model": "realesr-animevideov3", "scale": "2"},
-        broker=rt.broker,
-    )
+    fields = {"model": "realesr-animevideov3", "scale": "2"}
+    job = submitted_job(ctx.store, ctx.keyring, image, fields)  # queued on an unused broker
     if plant is not None:
         replace_input(ctx.store, ctx.keyring, job.id, plant)
+    enqueue_job(rt.broker, rt.settings.broker.queue, job.id)
     assert isinstance(rt.broker, StubBroker)
     rt.broker.join(rt.settings.broker.queue, fail_fast=False)
     rt.worker.join()
