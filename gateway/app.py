@@ -61,10 +61,12 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Aggregate counters go to storage periodically and once more at shutdown.
         stop = start_flusher(services.analytics, settings.analytics.flush_seconds)
+        services.events.start()  # relays the workers' progress events to open streams
         try:
             yield
         finally:
             stop.set()
+            services.events.stop()
 
     app = FastAPI(
         lifespan=lifespan,

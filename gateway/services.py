@@ -16,6 +16,7 @@ from gateway.submit import SubmittedJob, submit_job
 from shared.analytics import Analytics
 from shared.broker import build_broker, queue_depth
 from shared.crypto import KeyRing
+from shared.events import EventPublisher, EventRelay, ProgressEvent
 from shared.inflight import InFlight, open_in_flight
 from shared.manifest import ClientInfo
 from shared.models import ModelInfo, catalogue
@@ -55,6 +56,9 @@ class Services:
     admission: Admission
     #: Whether face enhancement is offered, and why (or why not).
     faces: FaceOffer
+    #: Progress events: relayed to this process's streams, and published (deletions).
+    events: EventRelay
+    event_publisher: EventPublisher
     #: Uploads this process holds in memory, in all and per client network.
     uploads: Slots = field(init=False)
     #: Progress streams open in this process, in all, per job and per client network.
@@ -105,6 +109,10 @@ class Services:
             else catalogue(scan_operator_models(settings.models.dir)),
             admission=admission,
             faces=faces or FaceOffer.of(settings),
+            events=EventRelay(settings.broker.events_url, settings.broker.events_exchange),
+            event_publisher=EventPublisher(
+                settings.broker.events_url, settings.broker.events_exchange
+            ),
         )
 
     def submit(
@@ -136,6 +144,10 @@ class Services:
             options = job.manifest.options
             self.analytics.count("uploads_accepted", model=options.model, scale=str(options.scale))
         return job
+
+    def publish_deleted(self, job_id: str) -> None:
+        """Tell every gateway's open streams of ``job_id`` that it is gone (best effort)."""
+        self.event_publisher.publish(ProgressEvent(job_id, 2**62, "deleted", 0.0, "deleted"))
 
     def refused(self, error: ApiError, *, opted_out: bool) -> None:
         """Count a refused upload in the anonymous analytics, unless the client opted out (the

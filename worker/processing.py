@@ -28,6 +28,7 @@ from shared import keys, lifecycle, ops_metrics
 from shared.analytics import Analytics
 from shared.crypto import DecryptionFailed, KeyRing, seal, unseal
 from shared.errors import ObjectNotFound, StorageUnavailable
+from shared.events import EventPublisher, ProgressEvent
 from shared.failpoints import failpoint
 from shared.inflight import InFlight, network_key
 from shared.manifest import (
@@ -57,6 +58,8 @@ from worker.provider import ModelProvider
 
 log = structlog.get_logger(__name__)
 
+#: Progress events at most this often (they go to the broker, not to storage).
+EVENT_INTERVAL_S = 0.25
 #: The face stage's share of a face-enhanced job's progress (a restorer pass per face).
 FACES_SHARE = 0.15
 #: Between tiles, look whether the job was deleted at most this often (each look is a GET).
@@ -94,6 +97,16 @@ class JobContext:
     in_flight: InFlight | None = None
     #: The face stage (None: no face restorer installed; face-enhanced jobs then fail).
     faces: FaceEnhancer | None = None
+    #: Progress events for live streams (None: none are published).
+    events: EventPublisher | None = None
+
+    def publish(self, job_id: str, seq: int, status: str, progress: float, stage: str,
+                eta_seconds: float | None = None) -> None:
+        """Publish a progress event of ``job_id`` (best effort)."""
+        if self.events is not None:
+            self.events.publish(
+                ProgressEvent(job_id, seq, status, round(progress, 3), stage, eta_seconds)
+            )
 
 
 def process_job(*, job_id: str, ctx: JobContext) -> Outcome:
@@ -126,6 +139,9 @@ class _Job:
     network: str | None = None
     #: What the face stage did (face-enhanced jobs).
     faces: FaceSummary | None = None
+    #: Events published by this attempt (their sequence numbers follow the attempt's).
+    events_sent: int = 0
+    started_monotonic: float = field(default_factory=time.monotonic)
     started: float = field(default_factory=time.perf_counter)
 
     def run(self) -> Outcome:
@@ -157,9 +173,11 @@ class _Job:
             )
             if self.tracked.manifest.attempts == 1:  # time in the queue, once per job
                 ops_metrics.observe_job_wait(manifest.options.model, manifest.created_at)
+            self._emit("running", "starting", 0.0)
             failpoint("worker.running")
             self._work()
         except (lifecycle.JobGone, UpscaleCancelled):
+            self._emit("deleted", "deleted", 0.0)
             return self._stop_deleted()
         except lifecycle.TransitionRefused as exc:
             # Another delivery of the same message finished the job first.
@@ -168,8 +186,10 @@ class _Job:
         except StorageUnavailable:
             # An aborted upload or a vanished object is how a deletion can look mid-write.
             if self._deleted():
+                self._emit("deleted", "deleted", 0.0)
                 return self._stop_deleted()
             raise
+        self._emit("succeeded", "done", 1.0)
         return Outcome.SUCCEEDED
 
     # -- the happy path -------------------------------------------------------------------
@@ -179,6 +199,7 @@ class _Job:
         options = manifest.options
         if options.face_enhance and self.ctx.faces is None:
             raise FaceEnhanceUnavailable  # before any work: never silently without faces
+        self._emit("running", "decoding", 0.0)
         data = self._read_input()
         failpoint("worker.input_read")
         try:
@@ -200,6 +221,7 @@ class _Job:
         pixels, alpha = self._upscale(decoded, upscalers)
         infer_seconds = time.perf_counter() - infer_start
         failpoint("worker.upscaled")
+        self._emit("running", "encoding", 0.99)
         encoded = imaging.encode(
             pixels, alpha, decoded, options.output_format, quality=options.quality
         )
@@ -207,6 +229,7 @@ class _Job:
         del pixels, alpha
         failpoint("worker.encoded")
         lifecycle.read_live(self.ctx.store, self.job_id)  # deleted meanwhile: write nothing
+        self._emit("running", "storing", 0.99)
         self._write_result(encoded.data)
         failpoint("worker.result_written")
 
@@ -281,7 +304,7 @@ class _Job:
                 decoded.rgb,
                 pixels,
                 fidelity=options.face_fidelity,
-                progress=self._progress_writer(colour_share, faces_share),
+                progress=self._progress_writer(colour_share, faces_share, "faces"),
                 should_stop=should_stop,
             )
             self.faces = FaceSummary(**report.as_dict())
@@ -319,11 +342,27 @@ class _Job:
         assert self.tracked is not None
         self.tracked = lifecycle.transition(self.ctx.store, self.tracked, target, change)
 
-    def _progress_writer(self, start: float, share: float) -> Callable[[float], None]:
+    def _emit(self, status: str, stage: str, progress: float) -> None:
+        """A progress event for live streams; the time left is estimated from the pace so far."""
+        attempt = self.tracked.manifest.attempts if self.tracked is not None else 0
+        elapsed = time.monotonic() - self.started_monotonic
+        eta = round(elapsed * (1 - progress) / progress, 1) if 0.02 < progress < 1 else None
+        self.events_sent += 1
+        seq = attempt * 1_000_000 + self.events_sent
+        self.ctx.publish(self.job_id, seq, status, progress, stage, eta)
+
+    def _progress_writer(
+        self, start: float, share: float, stage: str = "upscaling"
+    ) -> Callable[[float], None]:
         last = [time.monotonic()]
+        last_event = [0.0]
 
         def on_progress(fraction: float) -> None:
             now = time.monotonic()
+            value = min(max(start + share * fraction, 0.0), 0.99)
+            if now - last_event[0] >= EVENT_INTERVAL_S and fraction < 1.0:
+                last_event[0] = now
+                self._emit("running", stage, value)  # events are cheap: several a second
             if now - last[0] < self.ctx.progress_interval_seconds or fraction >= 1.0:
                 return
             last[0] = now

@@ -17,6 +17,7 @@ from shared.analytics import Analytics
 from shared.audit.startup import check_audit_log
 from shared.broker import PROCESS_JOB_ACTOR, build_broker
 from shared.crypto import KeyRing
+from shared.events import EventPublisher
 from shared.formats import apply_pixel_limit
 from shared.inflight import InFlight, open_in_flight
 from shared.storage import open_store
@@ -94,6 +95,7 @@ def build_runtime(
         progress_interval_seconds=settings.progress_interval_seconds,
         in_flight=in_flight or open_in_flight(settings.admission),
         faces=faces.enhancer,
+        events=EventPublisher(settings.broker.events_url, settings.broker.events_exchange),
     )
 
     def run_job(job_id: str) -> None:

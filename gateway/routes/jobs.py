@@ -6,10 +6,10 @@ Thin adapters: the use cases are :func:`gateway.submit.submit_job`,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway import metrics
 from gateway.deps import AuthorisedJob, Client, SameSiteOnly, UploadForm, no_store
 from gateway.errors import not_found, unavailable
-from gateway.events import open_stream_slot, status_stream
+from gateway.events import open_stream_slot, progress_stream
 from gateway.results import open_result
 from gateway.schemas import DeletionReceipt, JobAccepted, JobView, error_responses
 from gateway.services import ServicesDep
@@ -99,12 +99,16 @@ async def get_result(manifest: AuthorisedJob, services: ServicesDep) -> Streamin
     responses={200: {"content": {"text/event-stream": {}}}, **error_responses(404, 429, 503)},
 )
 async def job_events(
-    manifest: AuthorisedJob, client: Client, request: Request, services: ServicesDep
+    manifest: AuthorisedJob,
+    client: Client,
+    request: Request,
+    services: ServicesDep,
+    last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
-    """Progress as Server-Sent Events until the job finishes (streams are capped)."""
+    """Progress as Server-Sent Events until the job ends; resumes after ``Last-Event-ID``."""
     release = open_stream_slot(services, manifest.id, client.info.network)
     return StreamingResponse(
-        status_stream(services, manifest, request, release),
+        progress_stream(services, manifest, request, release, last_event_id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store"},
         background=BackgroundTask(release),
@@ -129,4 +133,5 @@ async def delete(manifest: AuthorisedJob, services: ServicesDep) -> DeletionRece
         raise not_found()  # deleted meanwhile by another request or the janitor
     metrics.JOBS_DELETED_BY_USER.inc()
     log.info("job_deleted", reason="user_request", objects=len(record.objects))
+    services.publish_deleted(manifest.id)  # open streams of the job end now
     return DeletionReceipt.of(record)
