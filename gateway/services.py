@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated
 
 import dramatiq
@@ -10,9 +13,20 @@ from fastapi import Depends, Request
 
 from gateway.admission import Admission
 from gateway.errors import ApiError
+from gateway.idempotency import (
+    WAIT_SECONDS,
+    Entry,
+    IdempotencyStore,
+    body_hash,
+    idempotent_token,
+    key_hash,
+    open_idempotency,
+    valid_key,
+)
 from gateway.settings import GatewaySettings
 from gateway.slots import Slots
 from gateway.submit import SubmittedJob, submit_job
+from gateway.tokens import new_token
 from shared.analytics import Analytics
 from shared.broker import build_broker, queue_depth
 from shared.crypto import KeyRing
@@ -59,6 +73,8 @@ class Services:
     #: Progress events: relayed to this process's streams, and published (deletions).
     events: EventRelay
     event_publisher: EventPublisher
+    #: Idempotency-Key entries (Redis with the admission state, or memory).
+    idempotency: IdempotencyStore
     #: Uploads this process holds in memory, in all and per client network.
     uploads: Slots = field(init=False)
     #: Progress streams open in this process, in all, per job and per client network.
@@ -113,13 +129,85 @@ class Services:
             event_publisher=EventPublisher(
                 settings.broker.events_url, settings.broker.events_exchange
             ),
+            idempotency=open_idempotency(settings.admission),
         )
 
     def submit(
-        self, *, file: bytes, fields: dict[str, str], client: ClientInfo | None, opted_out: bool
+        self,
+        *,
+        file: bytes,
+        fields: dict[str, str],
+        client: ClientInfo | None,
+        opted_out: bool,
+        idempotency_key: str | None = None,
     ) -> SubmittedJob:
         """:func:`gateway.submit.submit_job` with this process's stores, broker and limits;
-        refusals are counted (:meth:`refused`) and raised."""
+        refusals are counted (:meth:`refused`) and raised. With an idempotency key, see
+        :mod:`gateway.idempotency`."""
+        if idempotency_key is None:
+            return self._submit(file, fields, client, opted_out, new_token)
+        if not valid_key(idempotency_key):
+            raise self._refusal(
+                ApiError(
+                    422,
+                    "invalid_idempotency_key",
+                    "Idempotency-Key must be 8 to 128 visible ASCII characters.",
+                ),
+                opted_out,
+            )
+        key = key_hash(idempotency_key)
+        body = body_hash(file, fields)
+        ttl = self.settings.jobs.expiry_seconds
+        earlier = self.idempotency.claim(key, Entry(body), ttl)
+        if earlier is None:
+            active = self.keyring.active
+            try:
+                job = self._submit(
+                    file,
+                    fields,
+                    client,
+                    opted_out,
+                    lambda job_id: idempotent_token(self.keyring, active, job_id, idempotency_key),
+                )
+            except Exception:
+                self.idempotency.drop(key)  # not accepted: a retry may create it
+                raise
+            entry = Entry(body, job.id, active, job.expires_at.isoformat())
+            self.idempotency.put(key, entry, ttl)
+            return job
+        if earlier.body_sha256 != body:
+            raise self._refusal(
+                ApiError(
+                    422,
+                    "idempotency_key_reused",
+                    "This Idempotency-Key was used for "
+                    "another upload; use a new key for a new upload.",
+                ),
+                opted_out,
+            )
+        done = _wait_for_job(self.idempotency, key, earlier)
+        if done is None or done.job_id is None or done.key_id is None or done.expires_at is None:
+            raise ApiError(
+                409,
+                "idempotency_key_in_use",
+                "A request with this Idempotency-Key is still being handled; retry shortly.",
+                {"Retry-After": str(self.settings.retry_after_seconds)},
+            )
+        token = idempotent_token(self.keyring, done.key_id, done.job_id, idempotency_key)
+        return SubmittedJob(done.job_id, token, datetime.fromisoformat(done.expires_at))
+
+    def _refusal(self, error: ApiError, opted_out: bool) -> ApiError:
+        self.refused(error, opted_out=opted_out)
+        return error
+
+    def _submit(
+        self,
+        file: bytes,
+        fields: dict[str, str],
+        client: ClientInfo | None,
+        opted_out: bool,
+        token_for: Callable[[str], str],
+    ) -> SubmittedJob:
         try:
             job = submit_job(
                 file=file,
@@ -136,11 +224,12 @@ class Services:
                 admission=self.admission,
                 client=client,
                 analytics_opt_out=opted_out,
+                token_for=token_for,
             )
         except ApiError as exc:
             self.refused(exc, opted_out=opted_out)
             raise
-        if not opted_out:
+        if not opted_out and job.manifest is not None:
             options = job.manifest.options
             self.analytics.count("uploads_accepted", model=options.model, scale=str(options.scale))
         return job
@@ -154,6 +243,20 @@ class Services:
         Prometheus count of every refusal is kept where errors are rendered)."""
         if not opted_out:
             self.analytics.count("uploads_refused", code=error.code)
+
+
+def _wait_for_job(store: IdempotencyStore, key: str, entry: Entry) -> Entry | None:
+    """The entry once its job exists (the first request with the key is still running)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while entry.job_id is None:
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.1)
+        found = store.get(key)
+        if found is None:
+            return None  # the first request failed; this one may retry
+        entry = found
+    return entry
 
 
 def get_services(request: Request) -> Services:

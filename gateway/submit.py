@@ -10,7 +10,7 @@ broker confirmed the message; otherwise it removes what it stored and raises a 5
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -39,11 +39,13 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class SubmittedJob:
-    """An accepted job: the id, the token (returned once, never stored) and its manifest."""
+    """An accepted job: the id, the token (returned once, never stored) and its expiry."""
 
     id: str
     token: str
-    manifest: JobManifest
+    expires_at: datetime
+    #: The stored manifest (None when an idempotent retry answers with an earlier job).
+    manifest: JobManifest | None = None
 
 
 def submit_job(
@@ -63,6 +65,7 @@ def submit_job(
     client: ClientInfo | None = None,
     analytics_opt_out: bool = False,
     now: datetime | None = None,
+    token_for: Callable[[str], str] = new_token,
 ) -> SubmittedJob:
     """Accept an image: return the stored, queued job, or raise ApiError (413/415/422/503)."""
     options = parse_options(
@@ -75,7 +78,7 @@ def submit_job(
     now = now or datetime.now(UTC)
     job_id = ids.new_job_id(int(now.timestamp() * 1000))
     ticket = _admit(admission, job_id, models, options, facts, client, retry_after_seconds)
-    token = new_token(job_id)
+    token = token_for(job_id)
     data_key = new_data_key()
     manifest = JobManifest(
         id=job_id,
@@ -119,7 +122,7 @@ def submit_job(
         input_pixels=facts.width * facts.height,
         priority=priority,
     )
-    return SubmittedJob(job_id, token, manifest)
+    return SubmittedJob(job_id, token, manifest.expires_at, manifest)
 
 
 def _admit(

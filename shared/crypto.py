@@ -127,10 +127,17 @@ class KeyRing:
         return hmac.compare_digest(expected, presented)
 
     def _mac_key(self, key_id: str) -> bytes:
-        # Never the wrapping key itself: HKDF gives an independent key for MACs.
-        return HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=None, info=b"picupscaler manifest seal"
-        ).derive(self._keys[key_id])
+        return self._derived(key_id, b"picupscaler manifest seal")
+
+    def token_key(self, key_id: str) -> bytes:
+        """The key idempotent requests' tokens are computed with (gateway.idempotency)."""
+        return self._derived(key_id, b"picupscaler idempotent token")
+
+    def _derived(self, key_id: str, purpose: bytes) -> bytes:
+        # Never the wrapping key itself: HKDF gives an independent key for each use.
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(
+            self._keys[key_id]
+        )
 
     def unwrap(self, wrapped: WrappedKey, *, job_id: str) -> bytes:
         """Recover a job's data key; DecryptionFailed if the key id is unknown or data altered."""

@@ -56,21 +56,29 @@ UPLOAD_SCHEMA: dict[str, Any] = {
     status_code=202,
     openapi_extra=UPLOAD_SCHEMA,
     dependencies=[SameSiteOnly],
-    responses=error_responses(403, 408, 413, 415, 422, 429, 503),
+    responses=error_responses(403, 408, 409, 413, 415, 422, 429, 503),
 )
 async def create_job(
-    upload: UploadForm, client: Client, services: ServicesDep, response: Response
+    upload: UploadForm,
+    client: Client,
+    services: ServicesDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header()] = None,
 ) -> JobAccepted:
-    """Accept an image: validate it, store it sealed with its manifest, enqueue the job."""
+    """Accept an image: validate it, store it sealed with its manifest, enqueue the job.
+
+    With ``Idempotency-Key``, the same key and body give the same job, never two.
+    """
     job = await run_in_threadpool(
         services.submit,
         file=upload.file,
         fields=upload.fields,
         client=client.info,
         opted_out=client.opted_out,
+        idempotency_key=idempotency_key,
     )
     response.headers["Location"] = f"/v1/jobs/{job.id}"
-    return JobAccepted.of(job.id, job.token, job.manifest.expires_at)
+    return JobAccepted.of(job.id, job.token, job.expires_at)
 
 
 @router.get("/{job_id}", responses=error_responses(404, 503), response_model_exclude_unset=True)
