@@ -17,6 +17,7 @@ from shared.analytics import start_flusher
 from shared.broker import build_broker
 from shared.inflight import MemoryInFlight
 from shared.logging import configure_logging
+from shared.memory import return_large_blocks_to_os
 from shared.models import catalogue
 from worker.runtime import build_runtime
 from worker.settings import WorkerSettings
@@ -31,6 +32,7 @@ def main() -> None:
     worker_settings = WorkerSettings()
     janitor_settings = JanitorSettings()
     configure_logging("allinone", gateway_settings.log)
+    return_large_blocks_to_os()  # uploads' and results' buffers go back to the system
     if gateway_settings.broker.backend != worker_settings.broker.backend:
         raise SystemExit("gateway and worker must use the same broker backend")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -77,6 +78,8 @@ class Services:
     idempotency: IdempotencyStore
     #: Uploads this process holds in memory, in all and per client network.
     uploads: Slots = field(init=False)
+    #: Uploads being decoded at once (each holds its whole picture while it is checked).
+    decode_slots: threading.BoundedSemaphore = field(init=False)
     #: Progress streams open in this process, in all, per job and per client network.
     streams: Slots = field(init=False)
 
@@ -85,6 +88,7 @@ class Services:
         self.uploads = Slots(
             s.max_uploads_in_memory, {"network": s.max_uploads_in_memory_per_network}
         )
+        self.decode_slots = threading.BoundedSemaphore(s.max_decodes_at_once)
         self.streams = Slots(
             s.max_streams, {"job": s.max_streams_per_job, "network": s.max_streams_per_network}
         )
@@ -225,6 +229,7 @@ class Services:
                 client=client,
                 analytics_opt_out=opted_out,
                 token_for=token_for,
+                decode_slots=self.decode_slots,
             )
         except ApiError as exc:
             self.refused(exc, opted_out=opted_out)

@@ -52,6 +52,8 @@ class GatewaySettings(BaseSettings):
     max_uploads_in_memory: int = Field(default=16, ge=1)
     #: ... and by one client network (429 beyond it), so one network cannot take them all.
     max_uploads_in_memory_per_network: int = Field(default=3, ge=1)
+    #: Uploads decoded (checked) at once; each holds its whole picture meanwhile.
+    max_decodes_at_once: int = Field(default=2, ge=1)
     #: An upload whose body stalls this long between two reads is closed (408).
     upload_idle_timeout_seconds: float = Field(default=15.0, gt=0)
     #: An upload that has not arrived whole after this long is closed (408).

@@ -26,7 +26,7 @@ import structlog
 
 from shared import keys, lifecycle, ops_metrics
 from shared.analytics import Analytics
-from shared.crypto import DecryptionFailed, KeyRing, seal, unseal
+from shared.crypto import DecryptionFailed, KeyRing, seal_stream, sealed_size, unseal
 from shared.errors import ObjectNotFound, StorageUnavailable
 from shared.events import EventPublisher, ProgressEvent
 from shared.failpoints import failpoint
@@ -321,9 +321,9 @@ class _Job:
 
     def _write_result(self, encoded: bytes) -> None:
         key = keys.job_key(self.job_id, keys.RESULT)
-        sealed = seal(self._data_key(), encoded, job_id=self.job_id, name=keys.RESULT)
+        pieces = seal_stream(self._data_key(), encoded, job_id=self.job_id, name=keys.RESULT)
         self.written.append(key)  # before the write: a partial upload is ours to remove too
-        self.ctx.store.put(key, sealed, "application/octet-stream")
+        self.ctx.store.put_stream(key, pieces, sealed_size(len(encoded)))
 
     def leave_flight(self) -> None:
         """The job no longer counts against its network's jobs in flight."""
