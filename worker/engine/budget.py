@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 __all__ = [
+    "CPU_BF16_LIMITS",
     "CPU_BF16_MAX_EXTENT",
     "CPU_DEFAULT_BUDGET_MB",
     "CUDA_FREE_FRACTION",
@@ -55,6 +56,15 @@ MAX_AUTO_BATCH = 16
 #: docs/performance.md (fp32 stays flat); the matrix unit outruns memory once a tile's
 #: activations leave the caches. There automatic tiles stay this small, one per pass.
 CPU_BF16_MAX_EXTENT = 256
+#: (largest automatic extent, batch) per oneDNN bf16 path (``precision.bf16_path_from_flags``).
+#: Only AMX was measured; AVX512-BF16 (Zen 4: bf16 0.45x fp32's time on images of one
+#: 160-256 px tile, issue #16) and AVX2-VNNI-2 inherit its cap until measured on such a CPU.
+CPU_BF16_LIMITS: dict[str | None, tuple[int, int]] = {
+    "amx": (CPU_BF16_MAX_EXTENT, 1),
+    "avx512_bf16": (CPU_BF16_MAX_EXTENT, 1),
+    "avx2_vnni_2": (CPU_BF16_MAX_EXTENT, 1),
+    None: (CPU_BF16_MAX_EXTENT, 1),  # bf16 forced where it is emulated: keep it small too
+}
 _ALIGN = 16  # automatic extents are multiples of 16 (friendlier kernel shapes)
 
 
@@ -123,10 +133,16 @@ def default_budget_bytes(device: torch.device) -> int:
     return CPU_DEFAULT_BUDGET_MB << 20
 
 
-def auto_limits(device: torch.device, dtype: torch.dtype) -> tuple[int, int]:
-    """Largest automatic tile extent and batch for ``dtype`` on ``device``."""
+def auto_limits(
+    device: torch.device, dtype: torch.dtype, bf16_path: str | None = None
+) -> tuple[int, int]:
+    """Largest automatic tile extent and batch for ``dtype`` on ``device``.
+
+    ``bf16_path``: the CPU's oneDNN bf16 path (``precision.cpu_precision().bf16_path``), which
+    tunes the bf16 cap on the CPU.
+    """
     if device.type == "cpu" and dtype == torch.bfloat16:
-        return CPU_BF16_MAX_EXTENT, 1
+        return CPU_BF16_LIMITS.get(bf16_path, CPU_BF16_LIMITS[None])
     return MAX_AUTO_EXTENT, MAX_AUTO_BATCH
 
 
