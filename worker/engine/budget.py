@@ -99,7 +99,7 @@ def _int(obj: Any, path: str) -> int:
 def _peak_values(network: nn.Module) -> tuple[int, int]:
     """(activation values alive at the peak, output values) per input pixel of ``network``."""
     kind = type(network).__name__
-    if kind == "RRDBNet":
+    if kind in ("RRDBNet", "DenseBufferRRDBNet"):  # the latter: dense_rrdb.py
         feat, out_ch = (
             _int(network, "conv_first.out_channels"),
             _int(network, "conv_last.out_channels"),

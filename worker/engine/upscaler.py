@@ -86,7 +86,7 @@ class _Batch:
 
 def _input_multiple(network: nn.Module) -> int:
     """Input sides the network needs to divide: RRDBNet x2/x1 pixel-unshuffle their input."""
-    if type(network).__name__ == "RRDBNet":
+    if type(network).__name__ in ("RRDBNet", "DenseBufferRRDBNet"):
         return {2: 2, 1: 4}.get(int(getattr(network, "scale", 4)), 1)
     return 1
 
