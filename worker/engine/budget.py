@@ -89,7 +89,7 @@ class TilePlan:
         return self.batch * self.extent**2 * self.bytes_per_pixel
 
 
-def _int(obj: Any, path: str) -> int:
+def architecture_int(obj: Any, path: str) -> int:
     """``int(obj.a.b)`` for ``path`` "a.b" (architecture attributes, untyped in BasicSR)."""
     for part in path.split("."):
         obj = getattr(obj, part)
@@ -101,16 +101,19 @@ def _peak_values(network: nn.Module) -> tuple[int, int]:
     kind = type(network).__name__
     if kind in ("RRDBNet", "DenseBufferRRDBNet"):  # the latter: dense_rrdb.py
         feat, out_ch = (
-            _int(network, "conv_first.out_channels"),
-            _int(network, "conv_last.out_channels"),
+            architecture_int(network, "conv_first.out_channels"),
+            architecture_int(network, "conv_last.out_channels"),
         )
         # x2/x1 pixel-unshuffle their input first, so per *input* pixel the last stage holds
         # scale^2 output pixels whatever the internal x4.
         s2 = int(getattr(network, "scale", 4)) ** 2
         return (2 * feat + out_ch) * s2, out_ch * s2
     if kind == "SRVGGNetCompact":
-        feat, out_ch = _int(network, "num_feat"), _int(network, "num_out_ch")
-        s2 = _int(network, "upscale") ** 2
+        feat, out_ch = (
+            architecture_int(network, "num_feat"),
+            architecture_int(network, "num_out_ch"),
+        )
+        s2 = architecture_int(network, "upscale") ** 2
         return max(3 * feat, feat + 3 * out_ch * s2), out_ch * s2
     # Unknown architecture: assume the widest conv at the largest scale seen, twice.
     convs = [m for m in network.modules() if isinstance(m, nn.Conv2d)]

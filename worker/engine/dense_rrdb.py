@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from worker.engine.budget import architecture_int
+
 __all__ = ["DenseBufferRRDBNet"]
 
 _SLOPE = 0.2  # LeakyReLU's negative slope and both residual scales, as in ESRGAN
@@ -104,11 +106,13 @@ class DenseBufferRRDBNet(nn.Module):
     @classmethod
     def from_basicsr(cls, net: nn.Module) -> DenseBufferRRDBNet:
         """The same network as a loaded BasicSR ``RRDBNet`` (weights copied, eval mode)."""
-        feat = int(net.conv_first.out_channels)
-        grow = int(net.body[0].rdb1.conv1.out_channels)
-        in_ch = int(net.conv_first.in_channels) // {2: 4, 1: 16}.get(int(net.scale), 1)
-        out_ch = int(net.conv_last.out_channels)
-        dense = cls(in_ch, out_ch, int(net.scale), feat, len(net.body), grow)
+        scale = architecture_int(net, "scale")
+        feat = architecture_int(net, "conv_first.out_channels")
+        grow = architecture_int(net, "body.0.rdb1.conv1.out_channels")
+        in_ch = architecture_int(net, "conv_first.in_channels") // {2: 4, 1: 16}.get(scale, 1)
+        out_ch = architecture_int(net, "conv_last.out_channels")
+        blocks = sum(1 for _ in net.get_submodule("body").children())
+        dense = cls(in_ch, out_ch, scale, feat, blocks, grow)
         dense.load_state_dict(net.state_dict(), strict=True)
         first = next(net.parameters())
         return dense.to(device=first.device, dtype=first.dtype).eval().requires_grad_(False)
@@ -131,6 +135,7 @@ class DenseBufferRRDBNet(nn.Module):
         )
         buf[:, : self.num_feat] = feat
         for rrdb in self.body:
+            assert isinstance(rrdb, _RRDB)
             rrdb.run(buf, self.num_feat, self.num_grow_ch)
         feat = feat + self.conv_body(buf[:, : self.num_feat])
         feat = _conv_lrelu(F.interpolate(feat, scale_factor=2, mode="nearest"), self.conv_up1)
