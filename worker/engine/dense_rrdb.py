@@ -29,7 +29,7 @@ from torch import nn
 
 from worker.engine.budget import architecture_int
 
-__all__ = ["DenseBufferRRDBNet"]
+__all__ = ["DenseBufferRRDBNet", "for_cpu_torch"]
 
 _SLOPE = 0.2  # LeakyReLU's negative slope and both residual scales, as in ESRGAN
 
@@ -141,3 +141,12 @@ class DenseBufferRRDBNet(nn.Module):
         feat = _conv_lrelu(F.interpolate(feat, scale_factor=2, mode="nearest"), self.conv_up1)
         feat = _conv_lrelu(F.interpolate(feat, scale_factor=2, mode="nearest"), self.conv_up2)
         return self.conv_last(_conv_lrelu(feat, self.conv_hr))
+
+
+def for_cpu_torch(network: nn.Module, device: torch.device, compile_mode: str | None) -> nn.Module:
+    """The network eager PyTorch should run on ``device``: the dense trunk for an RRDBNet on
+    the CPU (measured faster there and within the quality gate, docs/performance.md), else
+    ``network`` unchanged (CUDA: not measured yet; ``torch.compile``: not tried with it)."""
+    if device.type == "cpu" and compile_mode is None and type(network).__name__ == "RRDBNet":
+        return DenseBufferRRDBNet.from_basicsr(network)
+    return network

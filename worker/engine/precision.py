@@ -22,6 +22,7 @@ from torch import nn
 
 __all__ = [
     "BF16_MIN_SPEEDUP",
+    "PROBE_BUDGET_S",
     "CpuPrecision",
     "ProbeResult",
     "bf16_path_from_flags",
