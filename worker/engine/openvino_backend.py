@@ -127,6 +127,12 @@ class OpenVINOBackend:
         start = time.perf_counter()
         model, self.source = _load_or_convert(network, cache_path)
         core = ov.Core()
+        if precision == torch.bfloat16 and "BF16" not in core.get_property(
+            "CPU", "OPTIMIZATION_CAPABILITIES"
+        ):
+            # bf16 forced (WORKER_PRECISION=bf16) on a CPU where OpenVINO has no bf16 kernels.
+            log.warning("OpenVINO has no bf16 on this CPU: running fp32")
+            precision = torch.float32
         config = {
             "INFERENCE_PRECISION_HINT": _HINTS[precision],
             "PERFORMANCE_HINT": "LATENCY",

@@ -80,9 +80,8 @@ def reference_upscale(network: nn.Module) -> Upscale:
     def run(image: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255
         with torch.inference_mode():
-            y = ref(x)
-        y = y.clamp_(0, 1).mul_(255).round_().to(torch.uint8)
-        return y[0].permute(1, 2, 0).contiguous().numpy()
+            y = ref(x).clamp_(0, 1).mul_(255).round_().to(torch.uint8)
+            return y[0].permute(1, 2, 0).contiguous().numpy()
 
     return run
 

@@ -111,3 +111,13 @@ def test_openvino_with_compile_is_refused() -> None:
     with pytest.raises(RuntimeError):
         ModelPool(WorkerSettings(preload=[], model_cache_dir=MODEL_CACHE, device="cpu",
                                  cpu_backend="openvino", compile="default"))  # fmt: skip
+
+
+def test_bf16_only_where_openvino_has_it(network: Loader, tmp_path: Path) -> None:
+    import openvino as ov
+
+    has_bf16 = "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    backend = OpenVINOBackend(network("realesr-animevideov3", 4), precision=torch.bfloat16,
+                              cache_path=openvino_cache_path("anime-test", tmp_path))  # fmt: skip
+    assert backend.precision == (torch.bfloat16 if has_bf16 else torch.float32)
+    assert backend(torch.rand(1, 3, 8, 8)).shape == (1, 3, 32, 32)
