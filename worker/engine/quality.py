@@ -38,7 +38,7 @@ PSNR_MIN_DB = 45.0
 NIQE_MAX_DELTA = 0.05
 #: scikit-image's bundled real photographs (no download) and the crop origin used from each:
 #: a face and hair, a coffee cup on a textured table, a cat's fur, a rocket on its gantry.
-_PHOTOS = {"astronaut": (80, 160), "coffee": (60, 200), "chelsea": (60, 120), "rocket": (150, 270)}
+_PHOTOS = {"astronaut": (0, 100), "coffee": (40, 150), "chelsea": (20, 100), "rocket": (150, 270)}
 
 Upscale = Callable[[np.ndarray], np.ndarray]
 
