@@ -38,7 +38,6 @@ from worker.engine.budget import (
     plan_tiles,
 )
 from worker.engine.checkpoints import load_checkpoint
-from worker.engine.dense_rrdb import for_cpu_torch
 from worker.engine.ncnn import MODEL_PACKAGE, WeightsFormatError, ncnn_model_dir
 from worker.engine.openvino_backend import (
     OpenVINOBackend,
@@ -232,8 +231,6 @@ class ModelPool:
                     weights = "cache" if cached else "converted"
                 plan = self.plan_for(network)
                 backend = self._backend(entry, network)
-                if backend is None:
-                    network = for_cpu_torch(network, self.device, self.compile_mode)
                 upscaler = Upscaler(
                     network,
                     scale=entry.spec.scale,

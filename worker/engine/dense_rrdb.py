@@ -15,7 +15,11 @@ Where the copies really disappear depends on the memory format: in NCHW with one
 pass a channel prefix is contiguous, so convolutions read it in place; in channels_last
 (the engine's default, much faster with oneDNN) a prefix is strided and PyTorch's oneDNN
 binding makes it contiguous first, a copy of the same size as the concatenation it replaces.
-``docs/performance.md`` has the measurements that decide whether it is used.
+Measured on a 2-core AVX2 EPYC (docs/performance.md): equal to BasicSR's output within
+float reassociation and through the quality gate, but not faster when the machine was
+quiet (1.05x BasicSR's time in channels_last, 1.22x in NCHW; it looked 0.63x under heavy
+load from other processes, a contention artefact). So the worker does not use it; it stays
+for ``bench/engine.py`` (``engine:<precision>:dense``) and a measurement on a GPU.
 
 The parameter names are BasicSR's (``conv_first``, ``body.N.rdbK.convJ``, ...), so the same
 state dicts load strictly; ``from_basicsr`` converts a loaded ``RRDBNet``.
@@ -29,7 +33,7 @@ from torch import nn
 
 from worker.engine.budget import architecture_int
 
-__all__ = ["DenseBufferRRDBNet", "for_cpu_torch"]
+__all__ = ["DenseBufferRRDBNet"]
 
 _SLOPE = 0.2  # LeakyReLU's negative slope and both residual scales, as in ESRGAN
 
@@ -141,12 +145,3 @@ class DenseBufferRRDBNet(nn.Module):
         feat = _conv_lrelu(F.interpolate(feat, scale_factor=2, mode="nearest"), self.conv_up1)
         feat = _conv_lrelu(F.interpolate(feat, scale_factor=2, mode="nearest"), self.conv_up2)
         return self.conv_last(_conv_lrelu(feat, self.conv_hr))
-
-
-def for_cpu_torch(network: nn.Module, device: torch.device, compile_mode: str | None) -> nn.Module:
-    """The network eager PyTorch should run on ``device``: the dense trunk for an RRDBNet on
-    the CPU (measured faster there and within the quality gate, docs/performance.md), else
-    ``network`` unchanged (CUDA: not measured yet; ``torch.compile``: not tried with it)."""
-    if device.type == "cpu" and compile_mode is None and type(network).__name__ == "RRDBNet":
-        return DenseBufferRRDBNet.from_basicsr(network)
-    return network

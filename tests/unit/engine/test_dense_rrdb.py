@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from worker.engine import NETWORKS, NetworkSpec, build_network
-from worker.engine.dense_rrdb import DenseBufferRRDBNet, for_cpu_torch
+from worker.engine.dense_rrdb import DenseBufferRRDBNet
 
 Loader = Callable[[str, int], nn.Module]
 
@@ -59,12 +59,3 @@ def test_equals_basicsr_on_x4plus(network: Loader, dtype: torch.dtype) -> None:
     print(f"x4plus dense vs BasicSR {dtype}: max {diff.max():.2e}, mean {diff.mean():.2e}")
     # fp32: float reassociation only; bf16: rounding of the in-place residuals differs.
     assert diff.max() < (1e-4 if dtype == torch.float32 else 0.05)
-
-
-def test_adopted_only_for_eager_cpu_rrdbnet() -> None:
-    rrdb, cpu = _tiny(4), torch.device("cpu")
-    assert isinstance(for_cpu_torch(rrdb, cpu, None), DenseBufferRRDBNet)
-    assert for_cpu_torch(rrdb, cpu, "default") is rrdb  # not tried under torch.compile
-    assert for_cpu_torch(rrdb, torch.device("cuda"), None) is rrdb  # not measured on a GPU
-    srvgg = build_network(NETWORKS[("realesr-animevideov3", 4)])
-    assert for_cpu_torch(srvgg, cpu, None) is srvgg
