@@ -75,8 +75,13 @@ class _RRDB(nn.Module):
 
 
 def _conv_lrelu(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
-    """LeakyReLU(conv(x)): fused by oneDNN on the CPU, two steps elsewhere."""
-    if x.device.type == "cpu" and torch.backends.mkldnn.is_available():
+    """LeakyReLU(conv(x)): fused by oneDNN on the CPU, two steps elsewhere.
+
+    The fused op has no bf16 kernels where oneDNN has none (AVX2 without AVX-NE-CONVERT);
+    there the unfused ops emulate bf16 as PyTorch's convolutions do.
+    """
+    fused_ok = x.dtype != torch.bfloat16 or torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    if x.device.type == "cpu" and torch.backends.mkldnn.is_available() and fused_ok:
         one = [1, 1]
         return torch.ops.mkldnn._convolution_pointwise(
             x, conv.weight, conv.bias, one, one, one, 1, "leaky_relu", [_SLOPE], ""
