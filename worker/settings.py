@@ -29,6 +29,9 @@ class WorkerSettings(BaseSettings):
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "fp16", "bf16", "fp32"] = "auto"
+    #: Who runs the network on the CPU: "openvino" (faster there, docs/performance.md),
+    #: "torch", or "auto" (OpenVINO when installed and WORKER_COMPILE is off). CUDA: torch.
+    cpu_backend: Literal["auto", "torch", "openvino"] = "auto"
     #: Memory for one forward pass (MiB); tile size and batch are derived from it
     #: (``worker.engine.budget``). Unset: 1024 on the CPU, half the free GPU memory on CUDA.
     tile_memory_mb: int | None = Field(default=None, ge=64)

@@ -17,8 +17,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from tests.engine.faces.photos import astronaut
 from tests.support.faces import official_layout_state
-from tests.unit.faces.photos import astronaut
 from worker.faces import FaceModelError, find_face_restorer, load_face_enhancer, load_face_restorer
 from worker.faces.restorer import gfpgan_from_state_dict
 

@@ -12,10 +12,10 @@ from PIL import Image
 
 from shared.manifest import load_manifest
 from shared.storage.local import LocalStore
+from tests.engine.faces.conftest import CountingRestorer
+from tests.engine.faces.photos import astronaut
 from tests.support.models import TinyModels
 from tests.support.storage import keyring, read_result, submitted_job
-from tests.unit.faces.conftest import CountingRestorer
-from tests.unit.faces.photos import astronaut
 from worker.errors import FaceEnhanceUnavailable
 from worker.faces import FaceDetector, FaceEnhancer
 from worker.processing import JobContext, Outcome, process_job
