@@ -21,6 +21,7 @@ from shared.events import EventPublisher
 from shared.formats import apply_pixel_limit
 from shared.inflight import InFlight, open_in_flight
 from shared.storage import open_store
+from worker.batching import BatchedModels
 from worker.failures import PERMANENT, JobFailures
 from worker.models import ModelPool
 from worker.processing import JobContext, process_job
@@ -83,6 +84,10 @@ def build_runtime(
         models = pool
     if faces is None:
         faces = _load_faces(settings, pool)
+    if settings.batch_jobs > 1:
+        models = BatchedModels(
+            models, max_images=settings.batch_jobs, window_seconds=settings.batch_window_ms / 1000
+        )
     context = JobContext(
         store=store,
         audit_store=audit_store,
@@ -110,12 +115,15 @@ def build_runtime(
     )(run_job)
     # Before Retries in the list, so that its after_ hook runs after Retries' verdict.
     broker.add_middleware(JobFailures(context, PROCESS_JOB_ACTOR), before=Retries)
-    # One job at a time per process (one process per GPU), and prefetch 1 so a busy worker
-    # does not hoard messages that an idle one could run.
+    # One process per GPU; as many jobs at once as are batched (one, by default), and prefetch
+    # as many, so a busy worker does not hoard messages that an idle one could run.
     worker = dramatiq.Worker(
-        broker, queues={settings.broker.queue}, worker_threads=1, worker_timeout=1000
+        broker,
+        queues={settings.broker.queue},
+        worker_threads=settings.batch_jobs,
+        worker_timeout=1000,
     )
-    worker.queue_prefetch = 1
+    worker.queue_prefetch = settings.batch_jobs
     return WorkerRuntime(settings, broker, context, worker, load_seconds, pool, faces)
 
 

@@ -53,6 +53,11 @@ class WorkerSettings(BaseSettings):
     preload: list[str] = Field(default_factory=lambda: ["realesrgan-x4plus:4"])
     #: Port for the Prometheus endpoint of a stand-alone worker (0 = none).
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    #: Jobs processed at once, their tiles sharing forward passes (1: one job at a time).
+    #: Each job is still acked, timed out and cancelled on its own (worker.batching).
+    batch_jobs: int = Field(default=1, ge=1, le=32)
+    #: How long the first image of a pass waits for other jobs' images to join it.
+    batch_window_ms: float = Field(default=10.0, ge=0, le=10_000)
     #: Most faces restored per image (the largest first; the rest stay as upscaled): bounds
     #: the face stage's time and memory on a crowd.
     face_max: int = Field(default=16, ge=0, le=256)
