@@ -8,10 +8,22 @@ from collections.abc import Iterator
 
 import pytest
 
+from shared.audit import writer as audit_writer
 from tests.support.env import RABBITMQ_URL, REDIS_URL, skip_or_fail
 from tests.support.net import free_port, port_open, wait_http_ok
 from tests.support.processes import Service
 from tests.support.storage import s3_service_env
+
+
+@pytest.fixture(autouse=True)
+def _fresh_audit_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test reads the audit configuration from its own environment.
+
+    The configuration is process-wide (a service sets it once at start-up); a test that
+    configures a key of its own must not leave it to the next test, which would then verify
+    another key's records against it.
+    """
+    monkeypatch.setattr(audit_writer, "_config", None)
 
 
 @pytest.fixture(scope="session")
