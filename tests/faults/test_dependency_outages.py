@@ -152,7 +152,14 @@ def test_broker_restart_while_uploading_loses_no_accepted_job(
         rabbitmqctl("stop_app")
         # The outage lasts until it has been seen, not for a guessed time: a loaded machine
         # makes each refused upload take seconds (the broker client retries inside).
-        wait_until(lambda: len(refused) >= 3, 180, "no upload was refused during the outage")
+        try:
+            wait_until(lambda: len(refused) >= 3, 180, "no upload was refused during the outage")
+        except AssertionError as exc:  # say what the clients got instead
+            raise AssertionError(
+                f"{exc}: {len(refused)} refused, {len(accepted)} accepted, "
+                f"{len(other)} other answers (last: {other[-3:]}), rabbitmqctl status "
+                f"{subprocess.run(['rabbitmqctl', 'status'], capture_output=True).returncode}"
+            ) from None
         rabbitmqctl("start_app")
         after = len(accepted)
         wait_until(lambda: len(accepted) >= after + 5, 180, "uploads not accepted after it")
