@@ -107,6 +107,7 @@ class Services:
                 admission=self.admission,
                 client=client,
                 analytics_opt_out=opted_out,
+                webhooks=self.settings.webhooks,
             )
         except ApiError as exc:
             self.refused(exc, opted_out=opted_out)

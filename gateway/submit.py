@@ -21,7 +21,7 @@ from gateway import metrics
 from gateway.admission import Admission, AdmissionUnavailable, Ticket
 from gateway.errors import unavailable
 from gateway.images import ImageFacts, check_output_size, inspect_image
-from gateway.options import parse_options
+from gateway.options import parse_options, parse_webhook_url
 from gateway.tokens import new_token
 from shared import ids, keys, lifecycle
 from shared.broker import enqueue_job
@@ -33,6 +33,7 @@ from shared.models import AUTO_MODEL, AUTO_PHOTO_MODEL, ModelInfo
 from shared.retrying import call_with_retries
 from shared.settings import BrokerSettings, JobSettings
 from shared.storage import ObjectStore
+from shared.webhooks import Resolver, WebhookSettings, system_resolver
 
 log = structlog.get_logger(__name__)
 
@@ -63,11 +64,16 @@ def submit_job(
     client: ClientInfo | None = None,
     analytics_opt_out: bool = False,
     now: datetime | None = None,
+    webhooks: WebhookSettings | None = None,
+    resolver: Resolver = system_resolver,
 ) -> SubmittedJob:
     """Accept an image: return the stored, queued job, or raise ApiError (413/415/422/503)."""
     options = parse_options(
         fields, max_scale=max_scale, face_enhance_available=face_enhance_available, models=models
     )
+    webhook_url = parse_webhook_url(fields, webhooks, resolver)
+    if webhook_url is not None:
+        options = options.model_copy(update={"webhook_url": webhook_url})
     facts = inspect_image(file, max_input_pixels=jobs.max_input_pixels)
     check_output_size(
         facts, options.scale, options.output_format, max_output_pixels=jobs.max_output_pixels

@@ -33,6 +33,9 @@ class JobOptions(BaseModel):
     face_enhance: bool = False
     #: JPEG/WebP quality 1..100; None means the format's default. PNG is lossless: ignored.
     quality: int | None = Field(default=None, ge=1, le=100)
+    #: Where the worker POSTs a signed notice when the job ends (checked at upload and again
+    #: before each delivery; see shared.webhooks). Sealed with the options, deleted with them.
+    webhook_url: str | None = None
 
 
 class ModelWeights(BaseModel):
@@ -142,8 +145,13 @@ class JobManifest(BaseModel):
     seal: Seal | None = None
 
     def sealed_part(self) -> bytes:
-        """The canonical bytes the seal covers."""
-        return self.model_dump_json(include=SEALED_FIELDS).encode()
+        """The canonical bytes the seal covers.
+
+        An option added after sealing began is left out while unset, so that a manifest
+        sealed before the option existed still verifies (jobs in flight across an upgrade).
+        """
+        later = {"options": {"webhook_url"}} if self.options.webhook_url is None else None
+        return self.model_dump_json(include=SEALED_FIELDS, exclude=later).encode()
 
     def sealed_with(self, keyring: KeyRing) -> JobManifest:
         """This manifest with a fresh seal (the gateway seals a new job)."""

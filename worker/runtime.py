@@ -24,6 +24,7 @@ from worker.models import ModelPool
 from worker.processing import JobContext, process_job
 from worker.provider import ModelProvider
 from worker.settings import WorkerSettings
+from worker.webhooks import WebhookContext, setup_webhooks
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +40,8 @@ class WorkerRuntime:
     load_seconds: float
     #: The real model pool (None when the caller supplied its own provider).
     pool: ModelPool | None = None
+    #: Delivers webhooks (its own threads, its own queue); started and stopped with ``worker``.
+    webhook_worker: dramatiq.Worker | None = None
 
     @property
     def device(self) -> str:
@@ -72,10 +75,14 @@ def build_runtime(
         pool = ModelPool(settings)
         load_seconds = pool.preload()
         models = pool
+    keyring = KeyRing.from_settings(settings.crypto)
+    webhooks = setup_webhooks(
+        broker, settings.broker.queue, WebhookContext(store, keyring, settings.webhooks)
+    )
     context = JobContext(
         store=store,
         audit_store=audit_store,
-        keyring=KeyRing.from_settings(settings.crypto),
+        keyring=keyring,
         models=models,
         max_attempts=settings.broker.max_retries + 1,
         analytics=Analytics(audit_store, service="worker"),
@@ -83,6 +90,7 @@ def build_runtime(
         time_limit_seconds=settings.broker.time_limit_seconds * 0.95,
         progress_interval_seconds=settings.progress_interval_seconds,
         in_flight=in_flight or open_in_flight(settings.admission),
+        on_finished=webhooks.announce,
     )
 
     def run_job(job_id: str) -> None:
@@ -103,4 +111,6 @@ def build_runtime(
         broker, queues={settings.broker.queue}, worker_threads=1, worker_timeout=1000
     )
     worker.queue_prefetch = 1
-    return WorkerRuntime(settings, broker, context, worker, load_seconds, pool)
+    return WorkerRuntime(
+        settings, broker, context, worker, load_seconds, pool, webhook_worker=webhooks.worker
+    )

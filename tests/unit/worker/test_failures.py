@@ -11,6 +11,7 @@ from dramatiq.brokers.stub import StubBroker
 
 from shared import keys
 from shared.audit import read_records
+from shared.broker import enqueue_job
 from shared.manifest import JobManifest, load_manifest
 from shared.states import JobStatus
 from tests.support.models import TinyModels
@@ -49,15 +50,18 @@ def runtime(tmp_path: Path) -> Iterator[WorkerRuntime]:
 
 def run(rt: WorkerRuntime, image: bytes, *, plant: bytes | None = None) -> JobManifest:
     ctx = rt.context
+    # With an input to plant, the job is queued only once it is planted: queued at once, the
+    # worker could read the original input first.
     job = submitted_job(
         ctx.store,
         ctx.keyring,
         image,
         {"model": "realesr-animevideov3", "scale": "2"},
-        broker=rt.broker,
+        broker=rt.broker if plant is None else None,
     )
     if plant is not None:
         replace_input(ctx.store, ctx.keyring, job.id, plant)
+        enqueue_job(rt.broker, rt.settings.broker.queue, job.id)
     assert isinstance(rt.broker, StubBroker)
     rt.broker.join(rt.settings.broker.queue, fail_fast=False)
     rt.worker.join()
