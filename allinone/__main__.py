@@ -9,6 +9,7 @@ import structlog
 import uvicorn
 
 from gateway.app import create_app
+from gateway.services import FaceOffer
 from gateway.settings import GatewaySettings
 from janitor.service import Janitor
 from janitor.settings import JanitorSettings
@@ -16,6 +17,7 @@ from shared.analytics import start_flusher
 from shared.broker import build_broker
 from shared.inflight import MemoryInFlight
 from shared.logging import configure_logging
+from shared.memory import return_large_blocks_to_os
 from shared.models import catalogue
 from worker.runtime import build_runtime
 from worker.settings import WorkerSettings
@@ -30,6 +32,7 @@ def main() -> None:
     worker_settings = WorkerSettings()
     janitor_settings = JanitorSettings()
     configure_logging("allinone", gateway_settings.log)
+    return_large_blocks_to_os()  # uploads' and results' buffers go back to the system
     if gateway_settings.broker.backend != worker_settings.broker.backend:
         raise SystemExit("gateway and worker must use the same broker backend")
 
@@ -52,7 +55,11 @@ def main() -> None:
     janitor_thread.start()
     # The page and the API offer exactly what the in-process worker loaded.
     models = catalogue(runtime.context.models.available())
-    app = create_app(gateway_settings, broker=broker, models=models, in_flight=in_flight)
+    stage = runtime.faces
+    faces = FaceOffer(stage.enhancer is not None, stage.reason) if stage is not None else None
+    app = create_app(
+        gateway_settings, broker=broker, models=models, in_flight=in_flight, faces=faces
+    )
     log.info(
         "allinone_ready",
         url=f"http://{gateway_settings.host}:{gateway_settings.port}/",

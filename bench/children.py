@@ -11,16 +11,18 @@ from typing import Any
 import numpy as np
 import torch
 from impls import Impl, astronaut, make_engine, make_reference
+from PIL import Image
 
 
 def _impl(spec: dict[str, Any], which: str, device: torch.device) -> Impl:
-    """Build ``engine[:<precision>]`` or ``reference:<tile>[:half|:fp32]`` for ``spec``."""
+    """Build ``engine[:<precision>[:<backend>]]`` or ``reference:<tile>[:half|:fp32]``."""
     cache = Path(spec["cache_dir"])
     kind, *rest = which.split(":")
     if kind == "engine":
         precision = rest[0] if rest else "auto"
+        backend = rest[1] if len(rest) > 1 else "auto"
         return make_engine(
-            spec["model"], device, cache, spec["size"], spec["compile_mode"], precision
+            spec["model"], device, cache, spec["size"], spec["compile_mode"], precision, backend
         )
     half = {"half": True, "fp32": False}.get(rest[1]) if len(rest) > 1 else None
     return make_reference(spec["model"], device, cache, int(rest[0]), half)
@@ -104,3 +106,99 @@ def child_rss(spec: dict[str, Any]) -> dict[str, Any]:
         "output_mb": out.nbytes / 2**20,
         "settings": _settings(impl.settings),
     }
+
+
+#: The throughput mix: crops of scikit-image's photos at small "web" sizes (h, w). On a GPU
+#: the same code runs the 0.25-2 MP sizes of issue #16 (``spec["scale_mix"]``).
+_MIX = [(96, 128), (128, 96), (112, 112), (96, 160), (144, 96), (128, 128), (96, 96), (160, 112)]
+_MIX_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
+
+
+def throughput_mix(scale_mix: float = 1.0) -> list[np.ndarray]:
+    """The mix of photos (uint8 RGB), each size scaled by ``scale_mix``."""
+    from skimage import data
+
+    images = []
+    for k, (h, w) in enumerate(_MIX):
+        h, w = int(h * scale_mix), int(w * scale_mix)
+        photo = getattr(data, _MIX_PHOTOS[k % len(_MIX_PHOTOS)])()
+        photo = np.asarray(Image.fromarray(photo).resize((max(w, 512), max(h, 512))))
+        images.append(np.ascontiguousarray(photo[:h, :w]))
+    return images
+
+
+def child_throughput(spec: dict[str, Any]) -> dict[str, Any]:
+    """Images per second on the mix: one ``upscale`` per image vs one ``upscale_batch``.
+
+    Both use the same engine settings except the batch: fixed-shape tiles (``shrink_tiles``
+    off, as on CUDA) of ``tile`` + 2 x 8 context, so tiles of different images share passes.
+    """
+    from impls import MODELS
+
+    from worker.engine import NETWORKS, load_network
+    from worker.engine.upscaler import ImageRequest, Upscaler
+
+    device = torch.device(spec["device"])
+    cuda = device.type == "cuda"
+    dtype = torch.float16 if cuda else torch.float32
+    net = load_network(NETWORKS[MODELS[spec["model"]]], cache_dir=Path(spec["cache_dir"]))
+    images = throughput_mix(spec.get("scale_mix", 8.0 if cuda else 1.0))
+    tile = spec.get("tile", 256 if cuda else 64)
+    batch = spec.get("batch", 8 if cuda else 4)
+    engines = {
+        name: Upscaler(
+            net,
+            scale=4,
+            device=device,
+            dtype=dtype,
+            tile_size=tile,
+            tile_overlap=8,
+            batch_size=batch if name.startswith("batched") else 1,
+            shrink_tiles=False,
+        )
+        for name in spec["impls"]
+    }
+    runs = {
+        name: (
+            (
+                lambda e=engine: [
+                    o.output for o in e.upscale_batch([ImageRequest(i) for i in images])
+                ]
+            )
+            if name.startswith("batched")
+            else (lambda e=engine: [e.upscale(i) for i in images])
+        )
+        for name, engine in engines.items()
+    }
+    outputs = {name: run() for name, run in runs.items()}  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(spec["repeat"]):
+        for name, run in runs.items():
+            _sync(device)
+            start = time.perf_counter()
+            run()
+            _sync(device)
+            times[name].append(time.perf_counter() - start)
+    first = next(iter(outputs.values()))
+    pixels = sum(i.shape[0] * i.shape[1] for i in images)
+    rows = []
+    for name in runs:
+        best = min(times[name])
+        diff = max(
+            int(np.abs(a.astype(np.int16) - b).max())
+            for a, b in zip(first, outputs[name], strict=True)
+        )
+        rows.append(
+            {
+                "case": spec["name"],
+                "impl": name,
+                "settings": f"tile={tile}+2x8 batch={engines[name].batch_size} {len(images)} "
+                f"images {pixels / len(images) / 1e3:.0f} kpx avg, dtype={dtype}",
+                "ms": statistics.median(times[name]) * 1000 / len(images),
+                "min_ms": best * 1000 / len(images),
+                "images_per_s": len(images) / best,
+                "runs": len(times[name]),
+                "max_diff_vs_first": diff,
+            }
+        )
+    return {"rows": rows}

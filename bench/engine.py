@@ -1,6 +1,7 @@
 """Benchmark this engine against Real-ESRGAN's ``RealESRGANer``: same model, weights and image.
 
     python bench/engine.py [--device cpu|cuda] [--cases NAME ...] [--quick] [--repeat N]
+                           [--size N] [--impls IMPL ...] [--probe]
 
 Needs the ``bench`` extra: ``pip install --no-deps realesrgan==0.3.0``. For each case it prints
 ms per image (median of N timed runs after one warm-up, the two implementations alternating
@@ -36,17 +37,72 @@ class Case:
     device: str
     target: str
     compile_mode: str | None = None
-    #: ``engine`` (the worker's defaults), ``engine:<WORKER_PRECISION>``, and
+    #: ``engine`` (the worker's defaults), ``engine:<WORKER_PRECISION>[:<backend>]`` with
+    #: backend torch, openvino or dense (PyTorch with the concat-free RRDB trunk), and
     #: ``reference:<tile>`` (its fp16 on CUDA, fp32 on the CPU) or ``reference:<tile>:half``.
+    #: Throughput cases: ``batch1:<backend>`` and ``batched:<backend>``.
     impls: tuple[str, ...] = ("engine", "reference:0")
 
 
-#: On the CPU: the engine as the worker runs it (bf16 where the CPU has AMX) and in fp32; the
-#: reference in fp32 (``--fp32``, what CPU users run) and in fp16 (its command line's default).
+def _cpu_time_impls(rrdb: bool) -> tuple[str, ...]:
+    """On the CPU: the engine as the worker runs it (precision auto, OpenVINO where
+    installed), PyTorch and OpenVINO side by side at equal precision (fp32, and bf16 where
+    the CPU has a oneDNN bf16 path), the concat-free RRDB trunk, and the reference in fp32
+    (``--fp32``, what CPU users run; its fp16 mode was slower on both CPUs measured)."""
+    from worker.engine.precision import bf16_path_from_flags, cpu_flags
+
+    impls = ["engine", "engine:fp32:torch", "engine:fp32:openvino"]
+    if rrdb:
+        impls.append("engine:fp32:dense")
+    if bf16_path_from_flags(cpu_flags()) is not None:
+        impls += ["engine:bf16:torch", "engine:bf16:openvino"]
+        if rrdb:
+            impls.append("engine:bf16:dense")
+    return (*impls, "reference:0")
+
+
 CPU_TIME_IMPLS = ("engine", "engine:fp32", "reference:0", "reference:0:half")
+#: Cross-job batching: a mix of small photos, one upscale() each vs one upscale_batch().
+THROUGHPUT_IMPLS = ("batch1:torch", "batched:torch")
 
 
 CASES = [
+    Case(
+        "x4plus-160",
+        "x4plus",
+        160,
+        "time",
+        "cpu",
+        "ahead of OpenVINO at equal precision",
+        impls=_cpu_time_impls(rrdb=True),
+    ),
+    Case(
+        "animevideov3-256-ov",
+        "animevideov3",
+        256,
+        "time",
+        "cpu",
+        "ahead of OpenVINO at equal precision",
+        impls=_cpu_time_impls(rrdb=False),
+    ),
+    Case(
+        "throughput-animevideov3",
+        "animevideov3",
+        0,
+        "throughput",
+        "cpu",
+        "images/s batched >= batch 1 (meaningful on a GPU)",
+        impls=THROUGHPUT_IMPLS,
+    ),
+    Case(
+        "throughput-x4plus",
+        "x4plus",
+        0,
+        "throughput",
+        "cuda",
+        "images/s batched vs batch 1",
+        impls=THROUGHPUT_IMPLS,
+    ),
     Case("x4plus-256", "x4plus", 256, "time", "cpu", "time ratio <= 0.9", impls=CPU_TIME_IMPLS),
     Case(
         "animevideov3-256",
@@ -118,12 +174,17 @@ def run_case(case: Case, repeat: int, cache_dir: Path) -> list[dict]:
     """Measure one case; return one row per implementation."""
     spec = json.dumps({**asdict(case), "repeat": repeat, "cache_dir": str(cache_dir)})
     rows: list[dict] = []
+    if case.kind == "throughput":
+        result = _child(["--child-throughput", spec])
+        if "error" in result:
+            return [{"case": case.name, "impl": "-", "error": result["error"]}]
+        return result["rows"]
     if case.kind == "time":
         result = _child(["--child-time", spec])
         if "error" in result:
             return [{"case": case.name, "impl": "-", "error": result["error"]}]
         rows = result["rows"]
-    if case.device == "cpu":
+    if case.device == "cpu" and case.kind == "rss":
         for impl in case.impls:
             rss = _child(["--child-rss", json.dumps({**json.loads(spec), "impl": impl})])
             row = next((r for r in rows if r["impl"] == impl), None)
@@ -149,7 +210,8 @@ def table(rows: list[dict], cases: dict[str, Case]) -> str:
     fastest runs, the least disturbed by other load on a shared machine.
     """
     head = ["case", "device", "impl", "settings", "ms/image", "min ms", "runs", "peak MB",
-            "time ratio", "min ratio", "mem ratio", "MAE vs ref", "target"]  # fmt: skip
+            "time ratio", "min ratio", "vs OpenVINO (min)", "mem ratio", "MAE vs ref",
+            "target"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         ref = next((x for x in rows if x["case"] == r["case"] and x["impl"] == "reference:0"), {})
@@ -162,6 +224,18 @@ def table(rows: list[dict], cases: dict[str, Case]) -> str:
             and "error" not in x
         ]
         fastest = min(tile0, key=lambda x: x["ms"], default={})
+        # The same precision's OpenVINO row: engine:<p>:<backend> against engine:<p>:openvino.
+        parts = r["impl"].split(":")
+        ov = next(
+            (
+                x
+                for x in rows
+                if x["case"] == r["case"]
+                and len(parts) == 3
+                and x["impl"] == f"engine:{parts[1]}:openvino"
+            ),
+            {},
+        )
         case = cases[r["case"]]
         fmt = lambda v, d=1: "-" if v is None else f"{v:.{d}f}"  # noqa: E731
         cells = [
@@ -175,6 +249,7 @@ def table(rows: list[dict], cases: dict[str, Case]) -> str:
             fmt(r.get("mem_mb")),
             fmt(_ratio(r.get("ms"), fastest.get("ms")), 3),
             fmt(_ratio(r.get("min_ms"), fastest.get("min_ms")), 3),
+            fmt(_ratio(r.get("min_ms"), ov.get("min_ms")), 3),
             fmt(_ratio(r.get("mem_mb"), ref.get("mem_mb")), 3),
             fmt(r.get("mae"), 3),
             case.target if r["impl"] == "engine" else "",
@@ -183,6 +258,41 @@ def table(rows: list[dict], cases: dict[str, Case]) -> str:
             cells[4] = "ERROR: " + " ".join(r["error"])[:80]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
+
+
+def show_probe() -> None:
+    """Print the CPU's flags path, the bf16 probe (run even where the flags rule bf16 out,
+    for the record) and what WORKER_PRECISION=auto decides."""
+    from worker.engine.precision import (
+        BF16_MIN_SPEEDUP,
+        PROBE_BUDGET_S,
+        bf16_path_from_flags,
+        cpu_flags,
+        decide_cpu_precision,
+        probe_bf16,
+    )
+
+    print(f"machine: {machine('cpu')}")
+    flags = cpu_flags()
+    wanted = sorted(f for f in flags if "bf16" in f or f.startswith(("amx", "avx512", "avx_")))
+    print(
+        f"bf16-related flags: {wanted or 'none'}; oneDNN bf16 path: {bf16_path_from_flags(flags)}"
+    )
+    # The start-up probe's own budget, then a longer one for the record (on a busy machine
+    # emulated bf16 may not finish one warm-up run within the start-up budget).
+    result = None
+    for budget in (PROBE_BUDGET_S, 10.0):
+        result = probe_bf16(budget_s=budget)
+        if result is None:
+            print(f"probe within {budget:.1f} s: ran out of time (counts as: bf16 not faster)")
+            continue
+        print(
+            f"probe within {budget:.1f} s (4 convs 64ch, 48x48, {result.runs} runs each): fp32 "
+            f"{result.fp32_s * 1000:.1f} ms, bf16 {result.bf16_s * 1000:.1f} ms "
+            f"(bf16/fp32 {result.ratio:.2f}; bf16 needs <= {BF16_MIN_SPEEDUP})"
+        )
+    choice = decide_cpu_precision(flags, lambda: result)
+    print(f"WORKER_PRECISION=auto -> {choice.dtype} ({choice.reason})")
 
 
 def main() -> None:
@@ -199,18 +309,28 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=None, help="timed runs (CPU 3, CUDA 20)")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / "var" / "model-cache")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--size", type=int, help="override the cases' input size")
+    parser.add_argument("--impls", nargs="*", help="override the cases' implementations")
+    parser.add_argument(
+        "--probe", action="store_true", help="show the CPU precision decision and exit"
+    )
     parser.add_argument("--child-time", help=argparse.SUPPRESS)
     parser.add_argument("--child-rss", help=argparse.SUPPRESS)
+    parser.add_argument("--child-throughput", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child_time or args.child_rss:
-        from children import child_rss, child_time
+    if args.child_time or args.child_rss or args.child_throughput:
+        from children import child_rss, child_throughput, child_time
 
-        out = (
-            child_time(json.loads(args.child_time))
-            if args.child_time
-            else child_rss(json.loads(args.child_rss))
-        )
+        if args.child_time:
+            out = child_time(json.loads(args.child_time))
+        elif args.child_rss:
+            out = child_rss(json.loads(args.child_rss))
+        else:
+            out = child_throughput(json.loads(args.child_throughput))
         print(json.dumps(out))
+        return
+    if args.probe:
+        show_probe()
         return
     import importlib.util
 
@@ -226,6 +346,10 @@ def main() -> None:
             for c in selected
             if c.compile_mode is None
         ]
+    if args.size:
+        selected = [replace(c, size=args.size) if c.kind != "throughput" else c for c in selected]
+    if args.impls:
+        selected = [replace(c, impls=tuple(args.impls)) for c in selected]
     repeat = args.repeat or (1 if args.quick else 3 if device == "cpu" else 20)
     print(f"machine: {machine(device)}", flush=True)
     rows: list[dict] = []

@@ -2,7 +2,9 @@
 
 * ``engine``: this project's ``worker.engine.Upscaler`` with the settings the worker would
   use (tile size and batch from the memory budget; on CUDA one whole-image tile, fp16,
-  channels_last, optional ``torch.compile``).
+  channels_last, optional ``torch.compile``), its forward pass run by PyTorch (``torch``),
+  by OpenVINO (``openvino``, the CPU default where installed) or by PyTorch with the
+  concat-free RRDB trunk (``dense``, ``worker/engine/dense_rrdb.py``).
 * ``reference``: Real-ESRGAN's ``RealESRGANer`` (package ``realesrgan`` 0.3.0) given our
   network object and our converted weights, saved as an official ``{"params_ema": ...}``
   checkpoint; its own defaults otherwise (tile=0: whole image, pre_pad=10), ``half=True`` on
@@ -32,6 +34,14 @@ from worker.engine import (
     precision_for,
 )
 from worker.engine.budget import auto_limits, default_budget_bytes
+from worker.engine.dense_rrdb import DenseBufferRRDBNet
+from worker.engine.openvino_backend import (
+    OpenVINOBackend,
+    openvino_available,
+    openvino_cache_path,
+)
+from worker.engine.precision import bf16_path_from_flags, cpu_flags
+from worker.engine.weights import cache_path_for
 
 MODELS = {"x4plus": ("realesrgan-x4plus", 4), "animevideov3": ("realesr-animevideov3", 4)}
 OVERLAP = 16
@@ -66,6 +76,13 @@ def astronaut(size: int) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(image))
 
 
+def default_backend(device: torch.device, compile_mode: str | None) -> str:
+    """What WORKER_CPU_BACKEND=auto picks (``worker.models.ModelPool._cpu_backend``)."""
+    if device.type == "cpu" and compile_mode is None and openvino_available():
+        return "openvino"
+    return "torch"
+
+
 def make_engine(
     model: str,
     device: torch.device,
@@ -73,12 +90,17 @@ def make_engine(
     size: int,
     compile_mode: str | None,
     precision: str = "auto",
+    backend: str = "auto",
 ) -> Impl:
-    """Our engine for ``model`` (RGB in, RGB out), at ``precision`` as WORKER_PRECISION takes."""
+    """Our engine for ``model`` (RGB in, RGB out), at ``precision`` as WORKER_PRECISION takes,
+    its forward pass by ``backend``: "torch", "openvino", "dense" or "auto" (the worker's)."""
     spec = NETWORKS[MODELS[model]]
     network = load_network(spec, cache_dir=cache_dir)
     dtype = precision_for(device, precision)
-    max_extent, max_batch = auto_limits(device, dtype)
+    if backend == "auto":
+        backend = default_backend(device, compile_mode)
+    path = bf16_path_from_flags(cpu_flags()) if device.type == "cpu" else None
+    max_extent, max_batch = auto_limits(device, dtype, path)
     plan = plan_tiles(
         activation_bytes_per_pixel(network, dtype),
         default_budget_bytes(device),
@@ -91,21 +113,33 @@ def make_engine(
         # One whole-image tile (the budget holds it), so the static shape the compiled
         # graph and cuDNN's autotuning are made for is the image's own.
         tile, batch = size - 2 * OVERLAP, 1
+    runner = None
+    if backend == "openvino":
+        key = cache_path_for(spec, cache_dir).stem
+        runner = OpenVINOBackend(
+            network, precision=dtype, cache_path=openvino_cache_path(key, cache_dir)
+        )
+    elif backend == "dense":
+        if spec.arch != "rrdb":
+            raise ValueError("the dense trunk is for RRDBNet only")
+        network = DenseBufferRRDBNet.from_basicsr(network)
     engine = Upscaler(
         network,
         scale=spec.scale,
         device=device,
-        dtype=dtype,
+        dtype=runner.input_dtype if runner is not None else dtype,
         tile_size=tile,
         tile_overlap=OVERLAP,
         batch_size=batch,
         compile_mode=compile_mode,
+        backend=runner,
     )
     engine.warmup()
     settings = {
         "tile": tile,
         "batch": batch,
         "dtype": str(dtype).removeprefix("torch."),
+        "backend": backend,
         "budget_mb": plan.budget_bytes >> 20,
         "compile": compile_mode or "off",
     }

@@ -34,7 +34,8 @@ from limits import RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 
-from gateway.errors import ApiError
+from gateway.errors import ApiError, unavailable
+from shared.errors import BrokerUnavailable
 from shared.inflight import InFlight, network_key
 from shared.settings import AdmissionSettings
 
@@ -116,8 +117,15 @@ class Admission:
             )
 
     def admit(self, *, network: str | None, job_id: str, gflop: float) -> Ticket:
-        """Take the job, or raise the refusal that says which limit it met."""
-        backlog = self.backlog()
+        """Take the job, or raise the refusal that says which limit it met.
+
+        A broker that does not answer the depth question is a 503 ``broker_unavailable``
+        (the job could not be queued anyway).
+        """
+        try:
+            backlog = self.backlog()
+        except BrokerUnavailable:
+            raise unavailable("broker", self.retry_after_seconds) from None
         if backlog >= self.settings.max_backlog:
             raise refusal(
                 503,

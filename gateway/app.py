@@ -16,7 +16,7 @@ from gateway.access_log import AccessLog
 from gateway.errors import ApiError
 from gateway.routes import analytics, jobs, pages, privacy, system
 from gateway.routes import models as model_routes
-from gateway.services import Services
+from gateway.services import FaceOffer, Services
 from gateway.settings import GatewaySettings
 from shared import ops_metrics
 from shared.analytics import start_flusher
@@ -35,11 +35,13 @@ def create_app(
     broker: dramatiq.Broker | None = None,
     models: dict[str, ModelInfo] | None = None,
     in_flight: InFlight | None = None,
+    faces: FaceOffer | None = None,
 ) -> FastAPI:
     """Build the gateway app; all-in-one mode passes its in-process ``broker``, the ``models``
-    its worker loaded and the ``in_flight`` counts it shares with that worker."""
+    its worker loaded, the ``in_flight`` counts it shares with that worker and whether that
+    worker loaded a face restorer (``faces``)."""
     services = Services.from_settings(
-        settings, broker=broker, models=models, in_flight=in_flight
+        settings, broker=broker, models=models, in_flight=in_flight, faces=faces
     )
     operator = sorted(name for name in services.models if name not in MODELS)
     log.info("models", models=list(services.models), operator=operator)
@@ -59,10 +61,12 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Aggregate counters go to storage periodically and once more at shutdown.
         stop = start_flusher(services.analytics, settings.analytics.flush_seconds)
+        services.events.start()  # relays the workers' progress events to open streams
         try:
             yield
         finally:
             stop.set()
+            services.events.stop()
 
     app = FastAPI(
         lifespan=lifespan,

@@ -11,7 +11,15 @@ from shared.manifest import JobOptions
 from shared.models import AUTO_MODEL, DEFAULT_MODEL, MODELS, ModelInfo
 from shared.webhooks import Resolver, WebhookSettings, WebhookTargetRefused, check_webhook_url
 
-FIELDS = {"model", "scale", "output_format", "face_enhance", "quality", "webhook_url"}
+FIELDS = {
+    "model",
+    "scale",
+    "output_format",
+    "face_enhance",
+    "face_fidelity",
+    "quality",
+    "webhook_url",
+}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 _INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
@@ -74,10 +82,24 @@ def parse_options(
     if face and not face_enhance_available:
         raise bad_option(
             "face_enhance_unavailable",
-            "Face restoration is not available on this service: no face model is installed.",
+            "Face enhancement is not available on this service: the operator has installed no "
+            "face restorer (a GFPGAN checkpoint in the model directory's faces/ folder).",
         )
+    fidelity = 0.5
+    if fields.get("face_fidelity"):
+        try:
+            fidelity = float(fields["face_fidelity"].strip())
+        except ValueError:
+            fidelity = -1.0
+        if not 0.0 <= fidelity <= 1.0:  # NaN fails this too
+            raise bad_option("invalid_face_fidelity", "face_fidelity must be from 0 to 1.")
     return JobOptions(
-        model=name, scale=scale, output_format=fmt, face_enhance=face, quality=quality
+        model=name,
+        scale=scale,
+        output_format=fmt,
+        face_enhance=face,
+        quality=quality,
+        face_fidelity=fidelity,
     )
 
 

@@ -31,7 +31,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "Sent by a page of another site.",
         408: "The upload stalled and was closed.",
         404: "No such job for this token (also: wrong token, deleted, expired).",
-        409: "The job has no result yet.",
+        409: "The job has no result yet; or a request with this Idempotency-Key is running.",
         413: "The upload or the image is too large.",
         415: "Not a supported image format, or not multipart/form-data.",
         422: "Undecodable image or a bad option.",

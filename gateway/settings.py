@@ -35,8 +35,9 @@ class GatewaySettings(BaseSettings):
     #: Seconds a client is told to wait (Retry-After) when the broker or storage is down.
     retry_after_seconds: int = 5
     privacy_contact: str = "privacy@example.org"
-    #: Set when the workers have face-restoration weights (facexlib + GFPGAN) installed.
-    face_enhance_available: bool = False
+    #: Offer face enhancement: unset, when MODEL_DIR holds a face restorer (the workers' rule,
+    #: shared.operator_models.face_restorer_file); true or false to say so explicitly.
+    face_enhance_available: bool | None = None
     #: Largest ``scale`` accepted (any model; above its native scales the worker runs passes).
     max_scale: int = Field(default=8, ge=1, le=16)
     #: Bearer token for GET /v1/analytics (anonymous aggregates); unset, the endpoint is off.
@@ -52,6 +53,8 @@ class GatewaySettings(BaseSettings):
     max_uploads_in_memory: int = Field(default=16, ge=1)
     #: ... and by one client network (429 beyond it), so one network cannot take them all.
     max_uploads_in_memory_per_network: int = Field(default=3, ge=1)
+    #: Uploads decoded (checked) at once; each holds its whole picture meanwhile.
+    max_decodes_at_once: int = Field(default=2, ge=1)
     #: An upload whose body stalls this long between two reads is closed (408).
     upload_idle_timeout_seconds: float = Field(default=15.0, gt=0)
     #: An upload that has not arrived whole after this long is closed (408).

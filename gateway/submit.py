@@ -10,7 +10,8 @@ broker confirmed the message; otherwise it removes what it stored and raises a 5
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -26,7 +27,7 @@ from gateway.tokens import new_token
 from shared import ids, keys, lifecycle
 from shared.broker import enqueue_job
 from shared.cost import job_gflop
-from shared.crypto import KeyRing, new_data_key, seal
+from shared.crypto import KeyRing, new_data_key, seal_stream, sealed_size
 from shared.errors import BrokerUnavailable, StorageUnavailable
 from shared.manifest import ClientInfo, ImageInfo, JobManifest, JobOptions, hash_token
 from shared.models import AUTO_MODEL, AUTO_PHOTO_MODEL, ModelInfo
@@ -40,11 +41,13 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class SubmittedJob:
-    """An accepted job: the id, the token (returned once, never stored) and its manifest."""
+    """An accepted job: the id, the token (returned once, never stored) and its expiry."""
 
     id: str
     token: str
-    manifest: JobManifest
+    expires_at: datetime
+    #: The stored manifest (None when an idempotent retry answers with an earlier job).
+    manifest: JobManifest | None = None
 
 
 def submit_job(
@@ -64,6 +67,8 @@ def submit_job(
     client: ClientInfo | None = None,
     analytics_opt_out: bool = False,
     now: datetime | None = None,
+    token_for: Callable[[str], str] = new_token,
+    decode_slots: threading.Semaphore | None = None,
     webhooks: WebhookSettings | None = None,
     resolver: Resolver = system_resolver,
 ) -> SubmittedJob:
@@ -74,14 +79,17 @@ def submit_job(
     webhook_url = parse_webhook_url(fields, webhooks, resolver)
     if webhook_url is not None:
         options = options.model_copy(update={"webhook_url": webhook_url})
-    facts = inspect_image(file, max_input_pixels=jobs.max_input_pixels)
+    # Decoding holds the whole picture in memory: how many decode at once is bounded, so the
+    # gateway's memory is the uploads it holds plus a few pictures, not one per upload.
+    with decode_slots or contextlib.nullcontext():
+        facts = inspect_image(file, max_input_pixels=jobs.max_input_pixels)
     check_output_size(
         facts, options.scale, options.output_format, max_output_pixels=jobs.max_output_pixels
     )
     now = now or datetime.now(UTC)
     job_id = ids.new_job_id(int(now.timestamp() * 1000))
     ticket = _admit(admission, job_id, models, options, facts, client, retry_after_seconds)
-    token = new_token(job_id)
+    token = token_for(job_id)
     data_key = new_data_key()
     manifest = JobManifest(
         id=job_id,
@@ -97,12 +105,16 @@ def submit_job(
         client=client,
         analytics_opt_out=analytics_opt_out,
     ).sealed_with(keyring)
-    # Only ciphertext leaves this process; the plaintext lives in memory until the reply.
-    sealed = seal(data_key, file, job_id=job_id, name=keys.INPUT)
     input_key = keys.job_key(job_id, keys.INPUT)
+
+    def store_input() -> None:
+        # Only ciphertext leaves this process, sealed segment by segment as storage reads it.
+        pieces = seal_stream(data_key, file, job_id=job_id, name=keys.INPUT)
+        store.put_stream(input_key, pieces, sealed_size(len(file)))
+
     priority = ticket.priority if ticket else 0
     try:
-        call_with_retries(lambda: store.put(input_key, sealed))
+        call_with_retries(store_input)
         call_with_retries(lambda: lifecycle.create(store, manifest))
         call_with_retries(lambda: enqueue_job(broker, broker_settings.queue, job_id, priority))
     except (StorageUnavailable, BrokerUnavailable) as exc:
@@ -125,7 +137,7 @@ def submit_job(
         input_pixels=facts.width * facts.height,
         priority=priority,
     )
-    return SubmittedJob(job_id, token, manifest)
+    return SubmittedJob(job_id, token, manifest.expires_at, manifest)
 
 
 def _admit(

@@ -157,7 +157,11 @@ class LocalStack:
             "BROKER_QUEUE": self.queue,
             "GATEWAY_HOST": "127.0.0.1",
             "GATEWAY_PORT": str(self.port),
-            "GATEWAY_RATE_LIMIT_PER_MINUTE": "0",
+            # The users all come from 127.0.0.1: one client network. The harness measures the
+            # service, not admission (run --host against a deployment to meet its limits).
+            "ADMISSION_UPLOADS_PER_MINUTE": "0",
+            "ADMISSION_MAX_IN_FLIGHT_PER_NETWORK": "1000000",
+            "ADMISSION_WORK_BUDGET_TFLOP": "1e12",
             "CRYPTO_KEYS": f"loadtest-{run_id}:{key}",
             "WORKER_PRELOAD": json.dumps([f"{self.model}:{self.scale}"]),
             "WORKER_MODEL_CACHE_DIR": str(MODEL_CACHE),

@@ -127,10 +127,17 @@ class KeyRing:
         return hmac.compare_digest(expected, presented)
 
     def _mac_key(self, key_id: str) -> bytes:
-        # Never the wrapping key itself: HKDF gives an independent key for MACs.
-        return HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=None, info=b"picupscaler manifest seal"
-        ).derive(self._keys[key_id])
+        return self._derived(key_id, b"picupscaler manifest seal")
+
+    def token_key(self, key_id: str) -> bytes:
+        """The key idempotent requests' tokens are computed with (gateway.idempotency)."""
+        return self._derived(key_id, b"picupscaler idempotent token")
+
+    def _derived(self, key_id: str, purpose: bytes) -> bytes:
+        # Never the wrapping key itself: HKDF gives an independent key for each use.
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(
+            self._keys[key_id]
+        )
 
     def unwrap(self, wrapped: WrappedKey, *, job_id: str) -> bytes:
         """Recover a job's data key; DecryptionFailed if the key id is unknown or data altered."""
@@ -154,14 +161,27 @@ def new_data_key() -> bytes:
 
 def seal(data_key: bytes, plaintext: bytes, *, job_id: str, name: str) -> bytes:
     """Encrypt an object of a job (``name``: input, result) for storage, in segments."""
+    return b"".join(seal_stream(data_key, plaintext, job_id=job_id, name=name))
+
+
+def sealed_size(plaintext_size: int) -> int:
+    """The size of the sealed form of ``plaintext_size`` bytes."""
+    return _HEADER + max(1, -(-plaintext_size // SEGMENT)) * _TAG + plaintext_size
+
+
+def seal_stream(
+    data_key: bytes, plaintext: bytes | bytearray | memoryview, *, job_id: str, name: str
+) -> Iterator[bytes]:
+    """The sealed object in pieces (the header, then each segment), made as they are read:
+    an upload can go to storage holding one segment of ciphertext, not a whole copy."""
+    view = memoryview(plaintext)
     prefix = os.urandom(_PREFIX)
     aead = AESGCM(data_key)
-    count = max(1, -(-len(plaintext) // SEGMENT))
-    parts = [_MAGIC, SEGMENT.to_bytes(4, "big"), prefix]
+    count = max(1, -(-len(view) // SEGMENT))
+    yield _MAGIC + SEGMENT.to_bytes(4, "big") + prefix
     for index in range(count):
-        chunk = plaintext[index * SEGMENT : (index + 1) * SEGMENT]
-        parts.append(_seal_segment(aead, prefix, index, index == count - 1, chunk, job_id, name))
-    return b"".join(parts)
+        chunk = bytes(view[index * SEGMENT : (index + 1) * SEGMENT])
+        yield _seal_segment(aead, prefix, index, index == count - 1, chunk, job_id, name)
 
 
 def unseal(data_key: bytes, blob: bytes, *, job_id: str, name: str) -> bytes:

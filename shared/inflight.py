@@ -5,6 +5,9 @@ flight; the worker removes the job when it is done with it (succeeded, failed, o
 deleted), the gateway when the user deletes it. Each entry also carries a deadline, so a job
 whose worker died without removing it stops counting by itself.
 
+Members are a digest of the job id, not the id: the counts never join a job with the network
+it came from (the manifest does, and dies with the job).
+
 Hand-written because it counts things in progress, which rate-limit libraries (``limits``,
 used for the windows in ``gateway.admission``) do not: in Redis a sorted set per network
 (member: job id, score: deadline), changed by one Lua script so that the check and the add are
@@ -13,6 +16,7 @@ atomic across gateway replicas; in memory, the same under a lock (all-in-one mod
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from typing import Any, Protocol
@@ -51,6 +55,11 @@ class InFlight(Protocol):
         ...
 
 
+def member(job_id: str) -> str:
+    """What a job is counted as: enough to tell jobs apart, not to name one."""
+    return hashlib.sha256(f"picupscaler-inflight:{job_id}".encode()).hexdigest()[:20]
+
+
 def network_key(network: str | None) -> str:
     """The key a network's jobs are counted under."""
     return network or UNKNOWN_NETWORK
@@ -69,12 +78,12 @@ class MemoryInFlight:
             jobs = self._live(network, now)
             if len(jobs) >= cap:
                 return None
-            jobs[job_id] = now + ttl_seconds
+            jobs[member(job_id)] = now + ttl_seconds
             return len(jobs) - 1
 
     def remove(self, network: str, job_id: str) -> None:
         with self._lock:
-            self._jobs.get(network, {}).pop(job_id, None)
+            self._jobs.get(network, {}).pop(member(job_id), None)
 
     def count(self, network: str) -> int:
         with self._lock:
@@ -100,13 +109,13 @@ class RedisInFlight:
     def try_add(self, network: str, job_id: str, *, cap: int, ttl_seconds: float) -> int | None:
         now = time.time()
         answer: Any = self._add(
-            keys=[self._prefix + network], args=[now, now + ttl_seconds, cap, job_id]
+            keys=[self._prefix + network], args=[now, now + ttl_seconds, cap, member(job_id)]
         )
         result = int(answer)
         return None if result < 0 else result
 
     def remove(self, network: str, job_id: str) -> None:
-        self._redis.zrem(self._prefix + network, job_id)
+        self._redis.zrem(self._prefix + network, member(job_id))
 
     def count(self, network: str) -> int:
         key = self._prefix + network

@@ -33,6 +33,8 @@ class JobOptions(BaseModel):
     face_enhance: bool = False
     #: JPEG/WebP quality 1..100; None means the format's default. PNG is lossless: ignored.
     quality: int | None = Field(default=None, ge=1, le=100)
+    #: With face_enhance: 0 pastes the restored faces fully, 1 keeps the upscaled ones exactly.
+    face_fidelity: float = Field(default=0.5, ge=0.0, le=1.0)
     #: Where the worker POSTs a signed notice when the job ends (checked at upload and again
     #: before each delivery; see shared.webhooks). Sealed with the options, deleted with them.
     webhook_url: str | None = None
@@ -50,6 +52,21 @@ class ModelWeights(BaseModel):
     sha256: str
     #: The distribution the built-in weights came from, pinned (``name==version``).
     package: str | None = None
+
+
+class FaceSummary(BaseModel):
+    """What the face stage did: faces found and restored, why others were left, the restorer."""
+
+    found: int
+    restored: int
+    skipped_over_cap: int
+    skipped_small: int
+    skipped_unaligned: int
+    max_faces: int
+    fidelity: float
+    restorer: str
+    restorer_sha256: str
+    seconds: float
 
 
 class JobReport(BaseModel):
@@ -70,6 +87,8 @@ class JobReport(BaseModel):
     notes: list[str] = Field(default_factory=list)
     #: The weights of each native scale that ran, so a result can be traced to exact files.
     weights: list[ModelWeights] = Field(default_factory=list)
+    #: The face stage, when face enhancement was asked for.
+    faces: FaceSummary | None = None
 
 
 class ImageInfo(BaseModel):
@@ -147,11 +166,17 @@ class JobManifest(BaseModel):
     def sealed_part(self) -> bytes:
         """The canonical bytes the seal covers.
 
-        An option added after sealing began is left out while unset, so that a manifest
-        sealed before the option existed still verifies (jobs in flight across an upgrade).
+        Options added after sealing began are left out while at their default
+        (:data:`LATER_OPTIONS`), so that a manifest sealed before they existed still verifies
+        (jobs in flight across an upgrade); changed from the default, they are covered.
         """
-        later = {"options": {"webhook_url"}} if self.options.webhook_url is None else None
-        return self.model_dump_json(include=SEALED_FIELDS, exclude=later).encode()
+        at_default = {
+            name
+            for name, default in LATER_OPTIONS.items()
+            if getattr(self.options, name) == default
+        }
+        exclude = {"options": at_default} if at_default else None
+        return self.model_dump_json(include=SEALED_FIELDS, exclude=exclude).encode()
 
     def sealed_with(self, keyring: KeyRing) -> JobManifest:
         """This manifest with a fresh seal (the gateway seals a new job)."""
@@ -172,6 +197,9 @@ class JobManifest(BaseModel):
         """Record that the manifest changed now."""
         self.updated_at = datetime.now(UTC)
 
+
+#: Options that came after the first sealed manifests, with their defaults (see sealed_part).
+LATER_OPTIONS: dict[str, object] = {"face_fidelity": 0.5, "webhook_url": None}
 
 #: What the gateway fixes at acceptance and nothing may change afterwards.
 SEALED_FIELDS = {

@@ -48,6 +48,13 @@ class BrokerSettings(BaseSettings):
     max_retries: int = Field(default=2, ge=0, le=5)
     #: Time limit for one job; keep it under RabbitMQ's consumer_timeout (30 min by default).
     time_limit_seconds: int = Field(default=900, ge=1)
+    #: Topic exchange of the progress events (workers publish, gateways relay as SSE).
+    events_exchange: str = "picupscaler.events"
+
+    @property
+    def events_url(self) -> str:
+        """Where progress events travel: this RabbitMQ, or kombu's in-memory transport."""
+        return self.url.get_secret_value() if self.backend == "rabbitmq" else "memory://"
 
 
 class JobSettings(BaseSettings):

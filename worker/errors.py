@@ -62,3 +62,10 @@ class ProcessingCrashed(JobFailed):
 
     code = "processing_crashed"
     message = "Processing stopped unexpectedly too many times; giving up."
+
+
+class FaceEnhanceUnavailable(JobFailed):
+    """Raised when a job asks for face enhancement and this worker has no face restorer."""
+
+    code = "face_enhance_unavailable"
+    message = "Face enhancement is not available on this worker: no face restorer is installed."

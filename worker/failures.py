@@ -106,6 +106,7 @@ def fail_job(ctx: JobContext, job_id: str, failure: JobFailed) -> None:
     except StorageUnavailable:
         # Shredded already (no data key); the janitor deletes the ciphertext at expiry.
         log.warning("failed_job_images_not_deleted")
+    ctx.publish(job_id, (done.manifest.attempts + 1) * 1_000_000, "failed", 1.0, "failed")
     if ctx.in_flight is not None and done.manifest.client is not None:
         with contextlib.suppress(Exception):  # Redis down: the entry's deadline frees it
             ctx.in_flight.remove(network_key(done.manifest.client.network), job_id)

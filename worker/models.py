@@ -39,6 +39,12 @@ from worker.engine.budget import (
 )
 from worker.engine.checkpoints import load_checkpoint
 from worker.engine.ncnn import MODEL_PACKAGE, WeightsFormatError, ncnn_model_dir
+from worker.engine.openvino_backend import (
+    OpenVINOBackend,
+    openvino_available,
+    openvino_cache_path,
+)
+from worker.engine.precision import bf16_path_from_flags, cpu_flags
 from worker.engine.weights import cache_path_for
 from worker.settings import WorkerSettings
 
@@ -68,6 +74,13 @@ class ModelPool:
         mb = settings.tile_memory_mb
         self.budget_bytes = mb << 20 if mb else default_budget_bytes(self.device)
         self.compile_mode = None if settings.compile == "false" else settings.compile
+        self.cpu_backend = self._cpu_backend(settings)
+        log.info(
+            "engine_selected",
+            device=str(self.device),
+            dtype=str(self.dtype),
+            backend=self.cpu_backend if self.device.type == "cpu" else "torch",
+        )
         if self.compile_mode is not None:
             # Compiling x4plus with max-autotune takes minutes: cache it beside the weights
             # (a persistent volume) so that only the first start of a deployment pays.
@@ -82,6 +95,32 @@ class ModelPool:
             self._load_operator_models(Path(settings.models.dir))
         self._upscalers: dict[tuple[str, int], Upscaler] = {}
         self._lock = threading.Lock()
+
+    def _cpu_backend(self, settings: WorkerSettings) -> str:
+        """ "openvino" or "torch" from WORKER_CPU_BACKEND; a missing OpenVINO fails here."""
+        choice = settings.cpu_backend
+        if choice == "auto":
+            usable = openvino_available() and self.compile_mode is None
+            return "openvino" if usable else "torch"
+        if choice == "openvino" and self.device.type == "cpu":
+            if not openvino_available():
+                raise RuntimeError("WORKER_CPU_BACKEND=openvino but openvino is not installed")
+            if self.compile_mode is not None:
+                raise RuntimeError("WORKER_CPU_BACKEND=openvino excludes WORKER_COMPILE")
+        return choice
+
+    def _backend(self, entry: _Entry, network: nn.Module) -> OpenVINOBackend | None:
+        """The OpenVINO backend for ``entry`` on the CPU when selected, else None (torch)."""
+        if self.device.type != "cpu" or self.cpu_backend != "openvino":
+            return None
+        cache_dir = Path(self.settings.model_cache_dir)
+        if entry.source == "builtin":
+            key = cache_path_for(entry.spec, cache_dir).stem
+        else:  # operator checkpoints are keyed by their digest, known since start-up
+            key = f"{entry.spec.name}-x{entry.spec.scale}-{(entry.sha256 or '')[:16]}"
+        return OpenVINOBackend(
+            network, precision=self.dtype, cache_path=openvino_cache_path(key, cache_dir)
+        )
 
     def _load_operator_models(self, model_dir: Path) -> None:
         """Load every checkpoint in ``model_dir``; raise ``OperatorModelError`` on any bad one."""
@@ -146,7 +185,8 @@ class ModelPool:
 
     def plan_for(self, network: nn.Module) -> TilePlan:
         """Tile size and batch for ``network`` from the budget (explicit settings win)."""
-        max_extent, max_batch = auto_limits(self.device, self.dtype)
+        path = bf16_path_from_flags(cpu_flags()) if self.device.type == "cpu" else None
+        max_extent, max_batch = auto_limits(self.device, self.dtype, path)
         return plan_tiles(
             activation_bytes_per_pixel(network, self.dtype),
             self.budget_bytes,
@@ -190,15 +230,17 @@ class ModelPool:
                     network = load_network(entry.spec, cache_dir=cache_dir)
                     weights = "cache" if cached else "converted"
                 plan = self.plan_for(network)
+                backend = self._backend(entry, network)
                 upscaler = Upscaler(
                     network,
                     scale=entry.spec.scale,
                     device=self.device,
-                    dtype=self.dtype,
+                    dtype=backend.input_dtype if backend is not None else self.dtype,
                     tile_size=plan.tile_size,
                     tile_overlap=plan.overlap,
                     batch_size=plan.batch,
-                    compile_mode=self.compile_mode,
+                    compile_mode=None if backend is not None else self.compile_mode,
+                    backend=backend,
                 )
                 self._upscalers[key] = upscaler
                 log.info(
@@ -213,6 +255,8 @@ class ModelPool:
                     bytes_per_pixel=plan.bytes_per_pixel,
                     budget_mb=plan.budget_bytes >> 20,
                     compile=self.compile_mode or "off",
+                    backend=backend.name if backend is not None else "torch",
+                    backend_model=backend.source if backend is not None else None,
                     seconds=round(time.perf_counter() - start, 2),
                 )
             return upscaler

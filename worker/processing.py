@@ -26,16 +26,25 @@ import structlog
 
 from shared import keys, lifecycle, ops_metrics
 from shared.analytics import Analytics
-from shared.crypto import DecryptionFailed, KeyRing, seal, unseal
+from shared.crypto import DecryptionFailed, KeyRing, seal_stream, sealed_size, unseal
 from shared.errors import ObjectNotFound, StorageUnavailable
+from shared.events import EventPublisher, ProgressEvent
 from shared.failpoints import failpoint
 from shared.inflight import InFlight, network_key
-from shared.manifest import ImageInfo, JobManifest, JobReport, ModelWeights, report_tampering
+from shared.manifest import (
+    FaceSummary,
+    ImageInfo,
+    JobManifest,
+    JobReport,
+    ModelWeights,
+    report_tampering,
+)
 from shared.states import JobStatus
 from shared.storage import ObjectStore
 from worker import autoselect, imaging, metrics, scaling
 from worker.engine import UpscaleCancelled
 from worker.errors import (
+    FaceEnhanceUnavailable,
     InputMissing,
     InputUnreadable,
     JobFailed,
@@ -44,10 +53,15 @@ from worker.errors import (
     UndecodableImage,
     UnknownModel,
 )
+from worker.faces import FaceEnhancer
 from worker.provider import ModelProvider
 
 log = structlog.get_logger(__name__)
 
+#: Progress events at most this often (they go to the broker, not to storage).
+EVENT_INTERVAL_S = 0.25
+#: The face stage's share of a face-enhanced job's progress (a restorer pass per face).
+FACES_SHARE = 0.15
 #: Between tiles, look whether the job was deleted at most this often (each look is a GET).
 DELETION_CHECK_INTERVAL_S = 0.25
 
@@ -84,6 +98,18 @@ class JobContext:
     #: Called with the stored manifest once a job ended (succeeded or failed): the webhook
     #: announcement (worker.webhooks). It must not raise.
     on_finished: Callable[[JobManifest], None] | None = None
+    #: The face stage (None: no face restorer installed; face-enhanced jobs then fail).
+    faces: FaceEnhancer | None = None
+    #: Progress events for live streams (None: none are published).
+    events: EventPublisher | None = None
+
+    def publish(self, job_id: str, seq: int, status: str, progress: float, stage: str,
+                eta_seconds: float | None = None) -> None:
+        """Publish a progress event of ``job_id`` (best effort)."""
+        if self.events is not None:
+            self.events.publish(
+                ProgressEvent(job_id, seq, status, round(progress, 3), stage, eta_seconds)
+            )
 
 
 def process_job(*, job_id: str, ctx: JobContext) -> Outcome:
@@ -114,6 +140,11 @@ class _Job:
     written: list[str] = field(default_factory=list)
     #: The client network the job counts against in admission (read with the manifest).
     network: str | None = None
+    #: What the face stage did (face-enhanced jobs).
+    faces: FaceSummary | None = None
+    #: Events published by this attempt (their sequence numbers follow the attempt's).
+    events_sent: int = 0
+    started_monotonic: float = field(default_factory=time.monotonic)
     started: float = field(default_factory=time.perf_counter)
 
     def run(self) -> Outcome:
@@ -145,9 +176,11 @@ class _Job:
             )
             if self.tracked.manifest.attempts == 1:  # time in the queue, once per job
                 ops_metrics.observe_job_wait(manifest.options.model, manifest.created_at)
+            self._emit("running", "starting", 0.0)
             failpoint("worker.running")
             self._work()
         except (lifecycle.JobGone, UpscaleCancelled):
+            self._emit("deleted", "deleted", 0.0)
             return self._stop_deleted()
         except lifecycle.TransitionRefused as exc:
             # Another delivery of the same message finished the job first.
@@ -156,8 +189,10 @@ class _Job:
         except StorageUnavailable:
             # An aborted upload or a vanished object is how a deletion can look mid-write.
             if self._deleted():
+                self._emit("deleted", "deleted", 0.0)
                 return self._stop_deleted()
             raise
+        self._emit("succeeded", "done", 1.0)
         return Outcome.SUCCEEDED
 
     # -- the happy path -------------------------------------------------------------------
@@ -165,6 +200,9 @@ class _Job:
     def _work(self) -> None:
         manifest = self._manifest
         options = manifest.options
+        if options.face_enhance and self.ctx.faces is None:
+            raise FaceEnhanceUnavailable  # before any work: never silently without faces
+        self._emit("running", "decoding", 0.0)
         data = self._read_input()
         failpoint("worker.input_read")
         try:
@@ -186,6 +224,7 @@ class _Job:
         pixels, alpha = self._upscale(decoded, upscalers)
         infer_seconds = time.perf_counter() - infer_start
         failpoint("worker.upscaled")
+        self._emit("running", "encoding", 0.99)
         encoded = imaging.encode(
             pixels, alpha, decoded, options.output_format, quality=options.quality
         )
@@ -193,10 +232,12 @@ class _Job:
         del pixels, alpha
         failpoint("worker.encoded")
         lifecycle.read_live(self.ctx.store, self.job_id)  # deleted meanwhile: write nothing
+        self._emit("running", "storing", 0.99)
         self._write_result(encoded.data)
         failpoint("worker.result_written")
 
         report = _report(model, passes, options.scale, encoded.fidelity)
+        report.faces = self.faces
         report.weights = [
             ModelWeights(**self.ctx.models.describe(model, s)) for s in sorted(set(passes))
         ]
@@ -242,14 +283,17 @@ class _Job:
     def _upscale(
         self, decoded: imaging.DecodedImage, upscalers: list[scaling.SupportsUpscale]
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Run the model(s); progress goes to the manifest, deletion and time limit stop it."""
+        """Run the model(s), then the face stage if asked; progress goes to the manifest, and a
+        deletion or the time limit stops the work between tiles (and between faces)."""
         options = self._manifest.options
-        # When the model also upscales the alpha, that is a second run of the same size.
+        # Progress: the colour's upscale, then the faces (a small share), then the alpha when
+        # the model upscales it too (a second run of the same size).
         alpha_by_model = self.ctx.alpha_mode == "model" and decoded.alpha is not None
-        share = 0.5 if alpha_by_model else 1.0
+        faces_share = FACES_SHARE if options.face_enhance else 0.0
+        colour_share = (1.0 - faces_share) * (0.5 if alpha_by_model else 1.0)
         should_stop = self._stop_check()
 
-        def run_model(image: np.ndarray, start: float = 0.0) -> np.ndarray:
+        def run_model(image: np.ndarray, start: float, share: float) -> np.ndarray:
             return scaling.upscale_to(
                 image,
                 options.scale,
@@ -258,18 +302,33 @@ class _Job:
                 should_stop=should_stop,
             )
 
-        pixels = run_model(decoded.rgb)
+        pixels = run_model(decoded.rgb, 0.0, colour_share)
+        if options.face_enhance:
+            assert self.ctx.faces is not None  # checked before any work
+            pixels, report = self.ctx.faces.enhance(
+                decoded.rgb,
+                pixels,
+                fidelity=options.face_fidelity,
+                progress=self._progress_writer(colour_share, faces_share, "faces"),
+                should_stop=should_stop,
+            )
+            self.faces = FaceSummary(**report.as_dict())
+            failpoint("worker.faces_done")
         size = (pixels.shape[1], pixels.shape[0])
+        alpha_start = colour_share + faces_share
         alpha = imaging.upscale_alpha(
-            decoded, size, self.ctx.alpha_mode, lambda a: run_model(a, start=0.5)
+            decoded,
+            size,
+            self.ctx.alpha_mode,
+            lambda a: run_model(a, alpha_start, 1.0 - alpha_start),
         )
         return pixels, alpha
 
     def _write_result(self, encoded: bytes) -> None:
         key = keys.job_key(self.job_id, keys.RESULT)
-        sealed = seal(self._data_key(), encoded, job_id=self.job_id, name=keys.RESULT)
+        pieces = seal_stream(self._data_key(), encoded, job_id=self.job_id, name=keys.RESULT)
         self.written.append(key)  # before the write: a partial upload is ours to remove too
-        self.ctx.store.put(key, sealed, "application/octet-stream")
+        self.ctx.store.put_stream(key, pieces, sealed_size(len(encoded)))
 
     def leave_flight(self) -> None:
         """The job no longer counts against its network's jobs in flight."""
@@ -288,11 +347,27 @@ class _Job:
         assert self.tracked is not None
         self.tracked = lifecycle.transition(self.ctx.store, self.tracked, target, change)
 
-    def _progress_writer(self, start: float, share: float) -> Callable[[float], None]:
+    def _emit(self, status: str, stage: str, progress: float) -> None:
+        """A progress event for live streams; the time left is estimated from the pace so far."""
+        attempt = self.tracked.manifest.attempts if self.tracked is not None else 0
+        elapsed = time.monotonic() - self.started_monotonic
+        eta = round(elapsed * (1 - progress) / progress, 1) if 0.02 < progress < 1 else None
+        self.events_sent += 1
+        seq = attempt * 1_000_000 + self.events_sent
+        self.ctx.publish(self.job_id, seq, status, progress, stage, eta)
+
+    def _progress_writer(
+        self, start: float, share: float, stage: str = "upscaling"
+    ) -> Callable[[float], None]:
         last = [time.monotonic()]
+        last_event = [0.0]
 
         def on_progress(fraction: float) -> None:
             now = time.monotonic()
+            value = min(max(start + share * fraction, 0.0), 0.99)
+            if now - last_event[0] >= EVENT_INTERVAL_S and fraction < 1.0:
+                last_event[0] = now
+                self._emit("running", stage, value)  # events are cheap: several a second
             if now - last[0] < self.ctx.progress_interval_seconds or fraction >= 1.0:
                 return
             last[0] = now

@@ -30,6 +30,9 @@ class WorkerSettings(BaseSettings):
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "fp16", "bf16", "fp32"] = "auto"
+    #: Who runs the network on the CPU: "openvino" (faster there, docs/performance.md),
+    #: "torch", or "auto" (OpenVINO when installed and WORKER_COMPILE is off). CUDA: torch.
+    cpu_backend: Literal["auto", "torch", "openvino"] = "auto"
     #: Memory for one forward pass (MiB); tile size and batch are derived from it
     #: (``worker.engine.budget``). Unset: 1024 on the CPU, half the free GPU memory on CUDA.
     tile_memory_mb: int | None = Field(default=None, ge=64)
@@ -51,6 +54,14 @@ class WorkerSettings(BaseSettings):
     preload: list[str] = Field(default_factory=lambda: ["realesrgan-x4plus:4"])
     #: Port for the Prometheus endpoint of a stand-alone worker (0 = none).
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    #: Jobs processed at once, their tiles sharing forward passes (1: one job at a time).
+    #: Each job is still acked, timed out and cancelled on its own (worker.batching).
+    batch_jobs: int = Field(default=1, ge=1, le=32)
+    #: How long the first image of a pass waits for other jobs' images to join it.
+    batch_window_ms: float = Field(default=10.0, ge=0, le=10_000)
+    #: Most faces restored per image (the largest first; the rest stay as upscaled): bounds
+    #: the face stage's time and memory on a crowd.
+    face_max: int = Field(default=16, ge=0, le=256)
     #: Seconds between progress writes to a job's manifest (each is a storage PUT).
     progress_interval_seconds: float = Field(default=1.0, ge=0)
     #: Seconds to wait for the current job on SIGTERM before handing it back to the queue.

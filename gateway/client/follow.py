@@ -152,6 +152,8 @@ class Follower:
         if event.type == "status":
             self._see_status(data)
         elif event.type == "progress":
+            if data.get("status") == "deleted":
+                raise JobGone(self.job_id)
             self.on_update(Update.of(data))
             if data.get("status") in TERMINAL:
                 # The progress event says "finished" before we hold the result's facts.

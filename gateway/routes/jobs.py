@@ -6,10 +6,10 @@ Thin adapters: the use cases are :func:`gateway.submit.submit_job`,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway import metrics
 from gateway.deps import AuthorisedJob, Client, SameSiteOnly, UploadForm, no_store
 from gateway.errors import not_found, unavailable
-from gateway.events import open_stream_slot, status_stream
+from gateway.events import open_stream_slot, progress_stream
 from gateway.results import open_result
 from gateway.schemas import DeletionReceipt, JobAccepted, JobView, error_responses
 from gateway.services import ServicesDep
@@ -62,21 +62,29 @@ UPLOAD_SCHEMA: dict[str, Any] = {
     status_code=202,
     openapi_extra=UPLOAD_SCHEMA,
     dependencies=[SameSiteOnly],
-    responses=error_responses(403, 408, 413, 415, 422, 429, 503),
+    responses=error_responses(403, 408, 409, 413, 415, 422, 429, 503),
 )
 async def create_job(
-    upload: UploadForm, client: Client, services: ServicesDep, response: Response
+    upload: UploadForm,
+    client: Client,
+    services: ServicesDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header()] = None,
 ) -> JobAccepted:
-    """Accept an image: validate it, store it sealed with its manifest, enqueue the job."""
+    """Accept an image: validate it, store it sealed with its manifest, enqueue the job.
+
+    With ``Idempotency-Key``, the same key and body give the same job, never two.
+    """
     job = await run_in_threadpool(
         services.submit,
         file=upload.file,
         fields=upload.fields,
         client=client.info,
         opted_out=client.opted_out,
+        idempotency_key=idempotency_key,
     )
     response.headers["Location"] = f"/v1/jobs/{job.id}"
-    return JobAccepted.of(job.id, job.token, job.manifest.expires_at)
+    return JobAccepted.of(job.id, job.token, job.expires_at)
 
 
 @router.get("/{job_id}", responses=error_responses(404, 503), response_model_exclude_unset=True)
@@ -105,12 +113,16 @@ async def get_result(manifest: AuthorisedJob, services: ServicesDep) -> Streamin
     responses={200: {"content": {"text/event-stream": {}}}, **error_responses(404, 429, 503)},
 )
 async def job_events(
-    manifest: AuthorisedJob, client: Client, request: Request, services: ServicesDep
+    manifest: AuthorisedJob,
+    client: Client,
+    request: Request,
+    services: ServicesDep,
+    last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
-    """Progress as Server-Sent Events until the job finishes (streams are capped)."""
+    """Progress as Server-Sent Events until the job ends; resumes after ``Last-Event-ID``."""
     release = open_stream_slot(services, manifest.id, client.info.network)
     return StreamingResponse(
-        status_stream(services, manifest, request, release),
+        progress_stream(services, manifest, request, release, last_event_id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store"},
         background=BackgroundTask(release),
@@ -135,4 +147,5 @@ async def delete(manifest: AuthorisedJob, services: ServicesDep) -> DeletionRece
         raise not_found()  # deleted meanwhile by another request or the janitor
     metrics.JOBS_DELETED_BY_USER.inc()
     log.info("job_deleted", reason="user_request", objects=len(record.objects))
+    services.publish_deleted(manifest.id)  # open streams of the job end now
     return DeletionReceipt.of(record)

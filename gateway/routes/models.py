@@ -20,6 +20,9 @@ async def list_models(services: ServicesDep) -> dict[str, Any]:
         "default": DEFAULT_MODEL,
         "auto": AUTO_MODEL,
         "max_scale": services.settings.max_scale,
+        # Face enhancement (face_enhance=true) is offered only with a restorer installed.
+        "face_enhance_available": services.faces.available,
+        "face_enhance_note": services.faces.reason,
         "models": [
             {
                 "name": m.name,

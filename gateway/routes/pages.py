@@ -19,7 +19,7 @@ from gateway.services import ServicesDep
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
-POLICY_LAST_UPDATED = "2026-11-26"
+POLICY_LAST_UPDATED = "2026-11-28"
 #: Scripts and styles only from this origin; images also from the page's own blob: URLs (the
 #: previews of chosen files and of results); fetch() only to this origin.
 CONTENT_SECURITY_POLICY = "; ".join(

@@ -35,9 +35,18 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     except BrokerUnavailable:
         checks["broker"] = "unavailable"
     ready = all(v == "ok" for v in checks.values())
+    # Not a readiness condition: what this gateway offers, for the operator's eyes.
+    faces = services.faces
+    capabilities = {
+        "face_enhance": "available" if faces.available else f"unavailable: {faces.reason}"
+    }
     headers = None if ready else {"Retry-After": str(services.settings.retry_after_seconds)}
     return JSONResponse(
-        {"status": "ready" if ready else "not_ready", "checks": checks},
+        {
+            "status": "ready" if ready else "not_ready",
+            "checks": checks,
+            "capabilities": capabilities,
+        },
         status_code=200 if ready else 503,
         headers=headers,
     )

@@ -52,6 +52,16 @@ class ObjectStore(Protocol):
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         """Store ``data`` under ``key``, replacing any previous object atomically."""
 
+    def put_stream(
+        self,
+        key: str,
+        chunks: Iterable[bytes],
+        length: int,
+        content_type: str = "application/octet-stream",
+    ) -> None:
+        """Store ``length`` bytes read from ``chunks`` under ``key`` (replacing atomically),
+        without holding the whole object in memory."""
+
     def get(self, key: str) -> bytes:
         """Return the object's bytes; raise ObjectNotFound when it does not exist."""
 

@@ -52,16 +52,26 @@ class LocalStore:
             raise StorageUnavailable(f"bucket directory {self.root} is missing")
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
-        self._write(key, data)
+        self._write(key, [data])
 
-    def _write(self, key: str, data: bytes) -> None:
+    def put_stream(
+        self,
+        key: str,
+        chunks: Iterable[bytes],
+        length: int,
+        content_type: str = "application/octet-stream",
+    ) -> None:
+        self._write(key, chunks)
+
+    def _write(self, key: str, chunks: Iterable[bytes]) -> None:
         path = self._path(key)
         tmp = path.with_name(f"{_TMP}{uuid.uuid4().hex}")
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+                for chunk in chunks:
+                    fh.write(chunk)
             # The object exists only as a temporary here: a partial upload, as S3 has them.
             failpoint(f"storage.partial.{path.name}")
             os.replace(tmp, path)
@@ -113,7 +123,7 @@ class LocalStore:
                 raise StorageUnavailable(str(exc)) from exc
             if current != etag:
                 raise PreconditionFailed(key)
-            self._write(key, data)
+            self._write(key, [data])
         return _etag(data)
 
     def get(self, key: str) -> bytes:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import io
 from collections.abc import Callable, Iterable, Iterator
-from typing import ParamSpec, TypeVar
+from typing import BinaryIO, ParamSpec, TypeVar, cast
 
 import urllib3
 from minio import Minio
@@ -95,9 +95,20 @@ class S3Store:
 
     @_translated
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
-        # Objects over one part go up as a multipart upload (minio-py's choice, 5 MiB parts).
-        stream = _PartWatch(data, key.rsplit("/", 1)[-1])
-        self.client.put_object(self.bucket, key, stream, len(data), content_type)
+        self.put_stream(key, [data], len(data), content_type)
+
+    @_translated
+    def put_stream(
+        self,
+        key: str,
+        chunks: Iterable[bytes],
+        length: int,
+        content_type: str = "application/octet-stream",
+    ) -> None:
+        # Objects over one part go up as a multipart upload (minio-py's choice, 5 MiB parts),
+        # read part by part from the chunks: no whole copy of the object here.
+        stream = _PartWatch(chunks, key.rsplit("/", 1)[-1])
+        self.client.put_object(self.bucket, key, cast(BinaryIO, stream), length, content_type)
 
     @_translated
     def get_stream(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
@@ -236,21 +247,39 @@ def _translate_stream(chunks: Iterator[bytes]) -> Iterator[bytes]:
         raise StorageUnavailable(type(exc).__name__) from exc
 
 
-class _PartWatch(io.BytesIO):
-    """The bytes of an upload, marking the moment a multipart upload is under way.
+class _PartWatch(io.RawIOBase):
+    """The bytes of an upload, read from its chunks as minio-py asks for them, marking the
+    moment a multipart upload is under way.
 
     minio-py reads the next part only after it has created the multipart upload and sent the
     part before, so the first read past one part is a moment at which the object exists only
     as a partial upload: the failpoint there lets the lifecycle tests delete a job mid-upload.
     """
 
-    def __init__(self, data: bytes, name: str) -> None:
-        super().__init__(data)
+    def __init__(self, chunks: Iterable[bytes], name: str) -> None:
+        super().__init__()
+        self._chunks = iter(chunks)
+        self._buffer = b""
         self._name = name
+        self._position = 0
         self._marked = False
 
+    def readable(self) -> bool:
+        return True
+
     def read(self, size: int | None = -1) -> bytes:
-        if not self._marked and self.tell() >= MIN_PART_SIZE:
+        if not self._marked and self._position >= MIN_PART_SIZE:
             self._marked = True
             failpoint(f"storage.partial.{self._name}")
-        return super().read(size)
+        want = None if size is None or size < 0 else size
+        while want is None or len(self._buffer) < want:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        if want is None:
+            out, self._buffer = self._buffer, b""
+        else:
+            out, self._buffer = self._buffer[:want], self._buffer[want:]
+        self._position += len(out)
+        return out

@@ -21,14 +21,9 @@ from typing import Any
 
 import pytest
 
-from tests.support import (
-    MODEL_CACHE,
-    REPO,
-    Service,
-    free_port,
-    skip_or_fail,
-    wait_http_ok,
-)
+from tests.support.env import MODEL_CACHE, REPO, UNLIMITED_ADMISSION_ENV, skip_or_fail
+from tests.support.net import free_port, wait_http_ok
+from tests.support.processes import Service
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 #: Watches the page from inside (installed before any page script runs): every CSP violation,
@@ -127,7 +122,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[
         "WORKER_TILE_SIZE": "64",
         "WORKER_TILE_BATCH": "1",
         "WORKER_WARMUP": "false",
-        "GATEWAY_RATE_LIMIT_PER_MINUTE": "0",
+        **UNLIMITED_ADMISSION_ENV,  # every test of the package is one client network
     }
     process = Service("allinone", ["-m", "allinone"], env, root)
     try:

@@ -9,7 +9,7 @@ from typing import Any
 
 from PIL import Image
 
-from tests.support import http
+from tests.support.net import http
 
 #: The fast model the test server preloads, and a scale it runs natively.
 MODEL, SCALE = "realesr-animevideov3", 2

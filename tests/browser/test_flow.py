@@ -18,7 +18,7 @@ from tests.browser.helpers import (
     stored_jobs,
     wait_done,
 )
-from tests.support import http
+from tests.support.net import http
 
 
 def test_upload_progress_compare_download_delete(

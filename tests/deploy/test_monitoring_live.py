@@ -98,7 +98,8 @@ def test_every_dashboard_query_and_alert_returns_data(
             "LOG_FORMAT": "json",
             # Far below the load's attempts (4 users, two of them uploading every second for
             # 25 s): the load meets 429 + Retry-After, which the harness must honour.
-            "GATEWAY_RATE_LIMIT_PER_MINUTE": "10",
+            "ADMISSION_UPLOADS_PER_MINUTE": "10",
+            "ADMISSION_MAX_IN_FLIGHT_PER_NETWORK": "1000000",
         },
     )
     services: list[Service] = []

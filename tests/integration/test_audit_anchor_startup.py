@@ -11,7 +11,8 @@ from pathlib import Path
 
 from minio import Minio
 
-from tests.support import REPO, Service
+from tests.support.env import REPO
+from tests.support.processes import Service
 
 KEY = "janitor-startup:" + base64.b64encode(b"\x11" * 32).decode()
 

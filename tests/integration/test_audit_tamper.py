@@ -31,7 +31,8 @@ from shared.audit.segments import STATE_KEY, chain_items, segment_key
 from shared.audit.signing import SigningKeys, parse_key_lines
 from shared.settings import StorageSettings
 from shared.storage import ObjectStore, open_store
-from tests.support import REPO, s3_service_env, storage_settings
+from tests.support.env import REPO
+from tests.support.storage import s3_service_env, storage_settings
 
 SERVICE_KEY = "janitor-tamper:" + base64.b64encode(bytes(range(32))).decode()
 INTRUDER_KEY = "intruder:" + base64.b64encode(b"\x66" * 32).decode()

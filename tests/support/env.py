@@ -19,6 +19,7 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 #: clients of a test all come from one network). Admission itself is tested with its limits.
 UNLIMITED_ADMISSION: dict[str, object] = {
     "uploads_per_minute": 0,
+    "exports_per_minute": 0,
     "max_in_flight_per_network": 1_000_000,
     "work_budget_tflop": 1e12,
 }

@@ -67,6 +67,7 @@ def submitted_job(
     created: datetime | None = None,
     expiry_seconds: int = 86400,
     broker: dramatiq.Broker | None = None,
+    face_enhance_available: bool = False,
 ) -> SubmittedJob:
     """Put a job in storage exactly as the gateway does (its own use case), queued on ``broker``
     (an in-process Dramatiq broker nobody consumes, unless given)."""
@@ -82,7 +83,7 @@ def submitted_job(
         jobs=JobSettings(expiry_seconds=expiry_seconds),
         broker_settings=BrokerSettings(),
         max_scale=8,
-        face_enhance_available=False,
+        face_enhance_available=face_enhance_available,
         retry_after_seconds=1,
         now=created,
     )

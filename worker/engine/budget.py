@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 __all__ = [
+    "CPU_BF16_LIMITS",
     "CPU_BF16_MAX_EXTENT",
     "CPU_DEFAULT_BUDGET_MB",
     "CUDA_FREE_FRACTION",
@@ -55,6 +56,15 @@ MAX_AUTO_BATCH = 16
 #: docs/performance.md (fp32 stays flat); the matrix unit outruns memory once a tile's
 #: activations leave the caches. There automatic tiles stay this small, one per pass.
 CPU_BF16_MAX_EXTENT = 256
+#: (largest automatic extent, batch) per oneDNN bf16 path (``precision.bf16_path_from_flags``).
+#: Only AMX was measured; AVX512-BF16 (Zen 4: bf16 0.45x fp32's time on images of one
+#: 160-256 px tile, issue #16) and AVX2-VNNI-2 inherit its cap until measured on such a CPU.
+CPU_BF16_LIMITS: dict[str | None, tuple[int, int]] = {
+    "amx": (CPU_BF16_MAX_EXTENT, 1),
+    "avx512_bf16": (CPU_BF16_MAX_EXTENT, 1),
+    "avx2_vnni_2": (CPU_BF16_MAX_EXTENT, 1),
+    None: (CPU_BF16_MAX_EXTENT, 1),  # bf16 forced where it is emulated: keep it small too
+}
 _ALIGN = 16  # automatic extents are multiples of 16 (friendlier kernel shapes)
 
 
@@ -79,7 +89,7 @@ class TilePlan:
         return self.batch * self.extent**2 * self.bytes_per_pixel
 
 
-def _int(obj: Any, path: str) -> int:
+def architecture_int(obj: Any, path: str) -> int:
     """``int(obj.a.b)`` for ``path`` "a.b" (architecture attributes, untyped in BasicSR)."""
     for part in path.split("."):
         obj = getattr(obj, part)
@@ -89,18 +99,21 @@ def _int(obj: Any, path: str) -> int:
 def _peak_values(network: nn.Module) -> tuple[int, int]:
     """(activation values alive at the peak, output values) per input pixel of ``network``."""
     kind = type(network).__name__
-    if kind == "RRDBNet":
+    if kind in ("RRDBNet", "DenseBufferRRDBNet"):  # the latter: dense_rrdb.py
         feat, out_ch = (
-            _int(network, "conv_first.out_channels"),
-            _int(network, "conv_last.out_channels"),
+            architecture_int(network, "conv_first.out_channels"),
+            architecture_int(network, "conv_last.out_channels"),
         )
         # x2/x1 pixel-unshuffle their input first, so per *input* pixel the last stage holds
         # scale^2 output pixels whatever the internal x4.
         s2 = int(getattr(network, "scale", 4)) ** 2
         return (2 * feat + out_ch) * s2, out_ch * s2
     if kind == "SRVGGNetCompact":
-        feat, out_ch = _int(network, "num_feat"), _int(network, "num_out_ch")
-        s2 = _int(network, "upscale") ** 2
+        feat, out_ch = (
+            architecture_int(network, "num_feat"),
+            architecture_int(network, "num_out_ch"),
+        )
+        s2 = architecture_int(network, "upscale") ** 2
         return max(3 * feat, feat + 3 * out_ch * s2), out_ch * s2
     # Unknown architecture: assume the widest conv at the largest scale seen, twice.
     convs = [m for m in network.modules() if isinstance(m, nn.Conv2d)]
@@ -123,10 +136,16 @@ def default_budget_bytes(device: torch.device) -> int:
     return CPU_DEFAULT_BUDGET_MB << 20
 
 
-def auto_limits(device: torch.device, dtype: torch.dtype) -> tuple[int, int]:
-    """Largest automatic tile extent and batch for ``dtype`` on ``device``."""
+def auto_limits(
+    device: torch.device, dtype: torch.dtype, bf16_path: str | None = None
+) -> tuple[int, int]:
+    """Largest automatic tile extent and batch for ``dtype`` on ``device``.
+
+    ``bf16_path``: the CPU's oneDNN bf16 path (``precision.cpu_precision().bf16_path``), which
+    tunes the bf16 cap on the CPU.
+    """
     if device.type == "cpu" and dtype == torch.bfloat16:
-        return CPU_BF16_MAX_EXTENT, 1
+        return CPU_BF16_LIMITS.get(bf16_path, CPU_BF16_LIMITS[None])
     return MAX_AUTO_EXTENT, MAX_AUTO_BATCH
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["cpu_has_bf16_matrix_unit", "precision_for", "select_device"]
+from worker.engine.precision import cpu_precision
+
+__all__ = ["precision_for", "select_device"]
 
 _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
@@ -24,24 +26,12 @@ def select_device(preference: str = "auto") -> torch.device:
     raise ValueError(f"unknown device preference {preference!r}")
 
 
-def cpu_has_bf16_matrix_unit() -> bool:
-    """Whether this CPU multiplies bf16 matrices in hardware (Intel AMX, Sapphire Rapids on).
-
-    There oneDNN runs bf16 convolutions several times faster than fp32 (x4plus: ~4x on a
-    2-core Xeon slice, docs/performance.md); elsewhere bf16 is emulated and slower than fp32.
-    """
-    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private, hence the care
-    try:
-        return bool(probe()) if probe is not None else False
-    except (RuntimeError, OSError):
-        return False
-
-
 def precision_for(device: torch.device, requested: str = "auto") -> torch.dtype:
     """Return the compute dtype for ``device``.
 
-    CUDA: fp16 by default, or "bf16"/"fp32" as asked. CPU: "auto" is bf16 where the CPU has
-    a bf16 matrix unit (AMX) and fp32 elsewhere; "bf16" and "fp32" are honoured; "fp16" gives
+    CUDA: fp16 by default, or "bf16"/"fp32" as asked. CPU: "auto" is bf16 where oneDNN has a
+    bf16 path on this CPU (AMX, AVX512-BF16, AVX2-VNNI-2) that a start-up probe finds faster,
+    fp32 elsewhere (``precision.cpu_precision``); "bf16" and "fp32" are honoured; "fp16" gives
     fp32 (CPUs convolve fp16 slowly or not at all).
     """
     req = requested.strip().lower()
@@ -49,6 +39,6 @@ def precision_for(device: torch.device, requested: str = "auto") -> torch.dtype:
         raise ValueError(f"unknown precision {requested!r}")
     if device.type != "cuda":
         if req == "auto":
-            return torch.bfloat16 if cpu_has_bf16_matrix_unit() else torch.float32
+            return cpu_precision().dtype
         return torch.bfloat16 if req == "bf16" else torch.float32
     return torch.float16 if req == "auto" else _DTYPES[req]

@@ -176,3 +176,18 @@ def _message(item: Any) -> Any:
     from dramatiq import Message
 
     return Message.decode(item) if isinstance(item, bytes) else item
+
+
+def test_a_broker_that_cannot_say_its_depth_is_a_503_not_a_500(tmp_path: Path) -> None:
+    from shared.errors import BrokerUnavailable
+
+    client, services = make(tmp_path)
+
+    def down() -> int:
+        raise BrokerUnavailable("ConnectionRefusedError")
+
+    services.admission._backlog = down
+    services.admission.backlog_cache_seconds = 0
+    refused = upload(client, "203.0.113.1")
+    assert refused.status_code == 503 and error_code(refused) == "broker_unavailable"
+    assert "retry-after" in refused.headers

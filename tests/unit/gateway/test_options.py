@@ -23,7 +23,7 @@ def parse(fields: dict[str, str], settings: GatewaySettings) -> JobOptions:
     return parse_options(
         fields,
         max_scale=settings.max_scale,
-        face_enhance_available=settings.face_enhance_available,
+        face_enhance_available=bool(settings.face_enhance_available),
     )
 
 

@@ -102,7 +102,8 @@ def test_an_allowed_url_is_kept_in_the_sealed_options(
 def test_a_manifest_sealed_before_webhooks_existed_still_verifies(
     settings: GatewaySettings,
 ) -> None:
-    """The seal leaves an unset webhook_url out, so jobs in flight across the upgrade hold."""
+    """The seal leaves later options at their defaults out, so jobs sealed before they existed
+    still verify; set to anything else, they are covered."""
     app = create_app(settings)
     client = TestClient(app)
     response = client.post("/v1/jobs", files={"file": ("p.png", png(), "image/png")})
@@ -110,5 +111,11 @@ def test_a_manifest_sealed_before_webhooks_existed_still_verifies(
     services = app.state.services
     tracked = lifecycle.read(services.store, response.json()["id"])
     assert tracked is not None
-    assert b"webhook_url" not in tracked.manifest.sealed_part()
-    assert tracked.manifest.seal_holds(services.keyring)
+    manifest = tracked.manifest
+    assert b"webhook_url" not in manifest.sealed_part()
+    assert b"face_fidelity" not in manifest.sealed_part()  # at its default, like webhook_url
+    assert manifest.seal_holds(services.keyring)
+    for change in ({"face_fidelity": 0.9}, {"webhook_url": "https://hooks.example.com/"}):
+        changed = manifest.model_copy(deep=True)
+        changed.options = changed.options.model_copy(update=change)
+        assert not changed.seal_holds(services.keyring), change

@@ -49,19 +49,14 @@ def runtime(tmp_path: Path) -> Iterator[WorkerRuntime]:
 
 
 def run(rt: WorkerRuntime, image: bytes, *, plant: bytes | None = None) -> JobManifest:
+    """Store a job as the gateway does, optionally replace its input, then queue it for the
+    running worker (queued only after the replacement: no race with the worker)."""
     ctx = rt.context
-    # With an input to plant, the job is queued only once it is planted: queued at once, the
-    # worker could read the original input first.
-    job = submitted_job(
-        ctx.store,
-        ctx.keyring,
-        image,
-        {"model": "realesr-animevideov3", "scale": "2"},
-        broker=rt.broker if plant is None else None,
-    )
+    fields = {"model": "realesr-animevideov3", "scale": "2"}
+    job = submitted_job(ctx.store, ctx.keyring, image, fields)  # queued on an unused broker
     if plant is not None:
         replace_input(ctx.store, ctx.keyring, job.id, plant)
-        enqueue_job(rt.broker, rt.settings.broker.queue, job.id)
+    enqueue_job(rt.broker, rt.settings.broker.queue, job.id)
     assert isinstance(rt.broker, StubBroker)
     rt.broker.join(rt.settings.broker.queue, fail_fast=False)
     rt.worker.join()

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from skimage import data
 
-from tests.unit.faces.conftest import CountingRestorer
-from tests.unit.faces.photos import crowd_photo, group_photo
+from tests.engine.faces.conftest import CountingRestorer
+from tests.engine.faces.photos import crowd_photo, group_photo
 from worker.engine import UpscaleCancelled
 from worker.faces import DEFAULT_MAX_FACES, FaceEnhancer
 

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.unit.faces.photos import astronaut
+from tests.engine.faces.photos import astronaut
 from worker.faces.geometry import (
     FFHQ_TEMPLATE_512,
     face_affine,

@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.unit.faces.conftest import CountingRestorer
-from tests.unit.faces.photos import astronaut, group_photo
+from tests.engine.faces.conftest import CountingRestorer
+from tests.engine.faces.photos import astronaut, group_photo
 from worker.faces import FaceEnhancer
 from worker.faces.blend import face_mask, paste_face
 from worker.faces.geometry import face_affine, pixel_scale_map

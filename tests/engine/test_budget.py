@@ -7,6 +7,7 @@ import torch
 
 from worker.engine import NETWORKS, NetworkSpec, build_network
 from worker.engine.budget import (
+    CPU_BF16_LIMITS,
     CPU_BF16_MAX_EXTENT,
     MAX_AUTO_BATCH,
     MAX_AUTO_EXTENT,
@@ -70,6 +71,10 @@ def test_limits() -> None:
 def test_cpu_bf16_keeps_tiles_small_and_single() -> None:
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert auto_limits(cpu, torch.bfloat16) == (CPU_BF16_MAX_EXTENT, 1)
+    # Each oneDNN bf16 path has its own entry (only AMX measured so far: all 256 x 1).
+    for path in ("amx", "avx512_bf16", "avx2_vnni_2", None):
+        assert auto_limits(cpu, torch.bfloat16, path) == CPU_BF16_LIMITS[path]
+    assert auto_limits(cpu, torch.float32, "amx") == (MAX_AUTO_EXTENT, MAX_AUTO_BATCH)
     assert auto_limits(cpu, torch.float32) == auto_limits(cuda, torch.bfloat16)
     assert auto_limits(cuda, torch.float16) == (MAX_AUTO_EXTENT, MAX_AUTO_BATCH)
     capped = plan_tiles(5_533, 1024 * MB, 16, max_extent=256, max_batch=1)

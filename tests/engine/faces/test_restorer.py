@@ -17,30 +17,16 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from tests.unit.faces.photos import astronaut
+from tests.engine.faces.photos import astronaut
+from tests.support.faces import official_layout_state
 from worker.faces import FaceModelError, find_face_restorer, load_face_enhancer, load_face_restorer
 from worker.faces.restorer import gfpgan_from_state_dict
 
-#: GFPGANer(arch="clean", channel_multiplier=2) in GFPGAN's gfpgan/utils.py.
-GFPGANER_CLEAN = dict(
-    out_size=512, num_style_feat=512, channel_multiplier=2, decoder_load_path=None,
-    fix_decoder=False, num_mlp=8, input_is_latent=True, different_w=True, narrow=1,
-    sft_half=True,
-)
 OFFICIAL_PARAMETER_BYTES = 345_777_008
 CODEFORMER_KEYS = (
     "position_emb", "idx_pred_layer.1.weight", "quantize.embedding.weight",
     "ft_layers.0.self_attn.in_proj_weight", "encoder.blocks.0.weight",
 )
-
-
-def official_layout_state(seed: int = 0) -> dict[str, torch.Tensor]:
-    from spandrel.architectures.GFPGAN import GFPGAN
-
-    with torch.device("meta"):
-        layout = GFPGAN(**GFPGANER_CLEAN).state_dict()
-    generator = torch.Generator().manual_seed(seed)
-    return {k: torch.randn(v.shape, generator=generator) * 0.05 for k, v in layout.items()}
 
 
 @pytest.fixture(scope="module")

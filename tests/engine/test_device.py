@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from worker.engine import device as device_module
 from worker.engine import precision_for, select_device
-from worker.engine.device import cpu_has_bf16_matrix_unit
+from worker.engine.precision import CpuPrecision
 
 
 def test_select_device() -> None:
@@ -23,12 +24,13 @@ def test_demanding_cuda_without_it_fails_early() -> None:
         select_device("cuda")
 
 
-@pytest.mark.parametrize("amx", [True, False])
-def test_precision_for(monkeypatch: pytest.MonkeyPatch, amx: bool) -> None:
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+@pytest.mark.parametrize("bf16_wins", [True, False])
+def test_precision_for(monkeypatch: pytest.MonkeyPatch, bf16_wins: bool) -> None:
+    choice = CpuPrecision(torch.bfloat16 if bf16_wins else torch.float32, "amx", None, "test")
+    monkeypatch.setattr(device_module, "cpu_precision", lambda: choice)
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    # The CPU: bf16 by default only with a bf16 matrix unit; asked for, always; fp16 never.
-    assert precision_for(cpu) == (torch.bfloat16 if amx else torch.float32)
+    # The CPU: "auto" follows the flags-and-probe decision; asked for, always; fp16 never.
+    assert precision_for(cpu) == (torch.bfloat16 if bf16_wins else torch.float32)
     assert precision_for(cpu, "bf16") == torch.bfloat16
     assert precision_for(cpu, "fp16") == precision_for(cpu, "fp32") == torch.float32
     assert precision_for(cuda) == torch.float16
@@ -36,9 +38,3 @@ def test_precision_for(monkeypatch: pytest.MonkeyPatch, amx: bool) -> None:
     assert precision_for(cuda, "fp32") == torch.float32
     with pytest.raises(ValueError):
         precision_for(cuda, "int4")
-
-
-def test_bf16_probe_survives_a_torch_without_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
-    assert cpu_has_bf16_matrix_unit() is False
-    assert precision_for(torch.device("cpu")) == torch.float32

@@ -37,3 +37,11 @@ def network(weights_cache: Path) -> Callable[[str, int], nn.Module]:
 def astronaut() -> np.ndarray:
     """skimage's 512x512 RGB astronaut photo (uint8)."""
     return np.ascontiguousarray(data.astronaut())
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/engine is marked ``weights`` (``-m "not weights"`` skips it)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.weights)

@@ -18,7 +18,7 @@ import retinaface
 import torch
 from facexlib.detection.retinaface import RetinaFace
 
-from tests.unit.faces.photos import astronaut, group_photo
+from tests.engine.faces.photos import astronaut, group_photo
 from worker.faces.detector_weights import (
     DetectorWeightsError,
     onnx_graph_bytes,
