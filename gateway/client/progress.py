@@ -15,7 +15,30 @@ from typing import TextIO
 from gateway.client.follow import Update
 
 WIDTH = 24
-STAGE_WORDS = {"upscaling": "Upscaling", "encoding": "Saving", "decoding": "Reading"}
+#: The stages' words, as the web page says them (gateway/static/words.js).
+STAGE_WORDS = {
+    "starting": "Starting",
+    "loading": "Loading the model",
+    "loading_model": "Loading the model",
+    "decoding": "Reading your image",
+    "reading": "Reading your image",
+    "analysing": "Looking at your image",
+    "upscaling": "Upscaling",
+    "running": "Upscaling",
+    "resizing": "Resizing to the size you asked",
+    "faces": "Restoring faces",
+    "face_enhance": "Restoring faces",
+    "encoding": "Saving the result",
+    "saving": "Saving the result",
+    "storing": "Saving the result",
+}
+
+
+def stage_words(stage: str | None) -> str:
+    """``decoding`` → ``Reading your image``; an unknown stage in plain letters."""
+    if not stage:
+        return "Upscaling"
+    return STAGE_WORDS.get(stage) or stage.replace("_", " ").capitalize()
 
 
 def duration_words(seconds: float) -> str:
@@ -67,7 +90,7 @@ class ProgressBar:
             return f"{self._bar(fraction)} {round(fraction * 100):3d} % {update.status}"
         fraction = max(self.shown, min(update.progress or 0.0, 0.999))
         self.shown = fraction
-        parts = [STAGE_WORDS.get(update.stage or "upscaling", (update.stage or "").capitalize())]
+        parts = [stage_words(update.stage)]
         if update.tile is not None and update.tiles:
             parts.append(f"part {update.tile} of {update.tiles}")
         left = update.eta_seconds if update.eta_seconds is not None else self._estimate(fraction)
