@@ -41,6 +41,8 @@ def main() -> None:
     in_flight = MemoryInFlight()
     runtime = build_runtime(worker_settings, broker, in_flight=in_flight)
     runtime.worker.start()
+    if runtime.webhook_worker is not None:
+        runtime.webhook_worker.start()
     analytics = runtime.context.analytics
     flusher = (
         start_flusher(analytics, worker_settings.analytics.flush_seconds)
@@ -79,6 +81,8 @@ def main() -> None:
     finally:
         janitor.stop()
         runtime.worker.stop(timeout=worker_settings.shutdown_grace_seconds * 1000)
+        if runtime.webhook_worker is not None:
+            runtime.webhook_worker.stop(timeout=10_000)
         janitor_thread.join(timeout=5)
         if flusher is not None:
             flusher.set()

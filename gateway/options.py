@@ -9,8 +9,17 @@ from gateway.errors import ApiError
 from shared.formats import OUTPUT_FORMAT_ALIASES
 from shared.manifest import JobOptions
 from shared.models import AUTO_MODEL, DEFAULT_MODEL, MODELS, ModelInfo
+from shared.webhooks import Resolver, WebhookSettings, WebhookTargetRefused, check_webhook_url
 
-FIELDS = {"model", "scale", "output_format", "face_enhance", "face_fidelity", "quality"}
+FIELDS = {
+    "model",
+    "scale",
+    "output_format",
+    "face_enhance",
+    "face_fidelity",
+    "quality",
+    "webhook_url",
+}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 _INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
@@ -92,3 +101,33 @@ def parse_options(
         quality=quality,
         face_fidelity=fidelity,
     )
+
+
+def parse_webhook_url(
+    fields: Mapping[str, str], webhooks: WebhookSettings | None, resolver: Resolver
+) -> str | None:
+    """The form's ``webhook_url`` once checked (scheme, length, no credentials, and every
+    address its host resolves to public, unless the deployment allows private targets), or
+    None when absent; a 422 otherwise.
+
+    It resolves the host (blocking): call it from a worker thread, as the upload route does.
+    """
+    raw = (fields.get("webhook_url") or "").strip()
+    if not raw:
+        return None
+    if webhooks is None or not webhooks.enabled:
+        raise bad_option(
+            "webhooks_unavailable",
+            "Webhooks are not enabled on this service (no signing secret is configured).",
+        )
+    try:
+        check_webhook_url(
+            raw,
+            allow_http=webhooks.allow_http,
+            allow_private=webhooks.allow_private_targets,
+            max_length=webhooks.max_url_length,
+            resolver=resolver,
+        )
+    except WebhookTargetRefused as refused:
+        raise bad_option("invalid_webhook_url", refused.reason) from None
+    return raw

@@ -230,6 +230,7 @@ class Services:
                 analytics_opt_out=opted_out,
                 token_for=token_for,
                 decode_slots=self.decode_slots,
+                webhooks=self.settings.webhooks,
             )
         except ApiError as exc:
             self.refused(exc, opted_out=opted_out)

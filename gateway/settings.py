@@ -16,6 +16,7 @@ from shared.settings import (
     ModelDirSettings,
     StorageSettings,
 )
+from shared.webhooks import WebhookSettings
 
 
 class GatewaySettings(BaseSettings):
@@ -64,6 +65,8 @@ class GatewaySettings(BaseSettings):
     max_streams_per_network: int = Field(default=16, ge=1)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
+    #: Which ``webhook_url`` values are accepted (and whether webhooks are on at all).
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @property
     def proxy_hops(self) -> int:

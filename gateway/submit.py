@@ -22,7 +22,7 @@ from gateway import metrics
 from gateway.admission import Admission, AdmissionUnavailable, Ticket
 from gateway.errors import unavailable
 from gateway.images import ImageFacts, check_output_size, inspect_image
-from gateway.options import parse_options
+from gateway.options import parse_options, parse_webhook_url
 from gateway.tokens import new_token
 from shared import ids, keys, lifecycle
 from shared.broker import enqueue_job
@@ -34,6 +34,7 @@ from shared.models import AUTO_MODEL, AUTO_PHOTO_MODEL, ModelInfo
 from shared.retrying import call_with_retries
 from shared.settings import BrokerSettings, JobSettings
 from shared.storage import ObjectStore
+from shared.webhooks import Resolver, WebhookSettings, system_resolver
 
 log = structlog.get_logger(__name__)
 
@@ -68,11 +69,16 @@ def submit_job(
     now: datetime | None = None,
     token_for: Callable[[str], str] = new_token,
     decode_slots: threading.Semaphore | None = None,
+    webhooks: WebhookSettings | None = None,
+    resolver: Resolver = system_resolver,
 ) -> SubmittedJob:
     """Accept an image: return the stored, queued job, or raise ApiError (413/415/422/503)."""
     options = parse_options(
         fields, max_scale=max_scale, face_enhance_available=face_enhance_available, models=models
     )
+    webhook_url = parse_webhook_url(fields, webhooks, resolver)
+    if webhook_url is not None:
+        options = options.model_copy(update={"webhook_url": webhook_url})
     # Decoding holds the whole picture in memory: how many decode at once is bounded, so the
     # gateway's memory is the uploads it holds plus a few pictures, not one per upload.
     with decode_slots or contextlib.nullcontext():

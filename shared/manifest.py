@@ -35,6 +35,9 @@ class JobOptions(BaseModel):
     quality: int | None = Field(default=None, ge=1, le=100)
     #: With face_enhance: 0 pastes the restored faces fully, 1 keeps the upscaled ones exactly.
     face_fidelity: float = Field(default=0.5, ge=0.0, le=1.0)
+    #: Where the worker POSTs a signed notice when the job ends (checked at upload and again
+    #: before each delivery; see shared.webhooks). Sealed with the options, deleted with them.
+    webhook_url: str | None = None
 
 
 class ModelWeights(BaseModel):
@@ -161,8 +164,19 @@ class JobManifest(BaseModel):
     seal: Seal | None = None
 
     def sealed_part(self) -> bytes:
-        """The canonical bytes the seal covers."""
-        return self.model_dump_json(include=SEALED_FIELDS).encode()
+        """The canonical bytes the seal covers.
+
+        Options added after sealing began are left out while at their default
+        (:data:`LATER_OPTIONS`), so that a manifest sealed before they existed still verifies
+        (jobs in flight across an upgrade); changed from the default, they are covered.
+        """
+        at_default = {
+            name
+            for name, default in LATER_OPTIONS.items()
+            if getattr(self.options, name) == default
+        }
+        exclude = {"options": at_default} if at_default else None
+        return self.model_dump_json(include=SEALED_FIELDS, exclude=exclude).encode()
 
     def sealed_with(self, keyring: KeyRing) -> JobManifest:
         """This manifest with a fresh seal (the gateway seals a new job)."""
@@ -183,6 +197,9 @@ class JobManifest(BaseModel):
         """Record that the manifest changed now."""
         self.updated_at = datetime.now(UTC)
 
+
+#: Options that came after the first sealed manifests, with their defaults (see sealed_part).
+LATER_OPTIONS: dict[str, object] = {"face_fidelity": 0.5, "webhook_url": None}
 
 #: What the gateway fixes at acceptance and nothing may change afterwards.
 SEALED_FIELDS = {

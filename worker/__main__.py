@@ -35,6 +35,8 @@ def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     runtime.worker.start()
+    if runtime.webhook_worker is not None:
+        runtime.webhook_worker.start()
     analytics = runtime.context.analytics
     flush_seconds = settings.analytics.flush_seconds
     flusher = start_flusher(analytics, flush_seconds) if analytics is not None else None
@@ -49,6 +51,8 @@ def main() -> None:
     log.info("worker_stopping")
     # The running job gets the grace period; anything unacked goes back to the queue.
     runtime.worker.stop(timeout=settings.shutdown_grace_seconds * 1000)
+    if runtime.webhook_worker is not None:
+        runtime.webhook_worker.stop(timeout=10_000)  # an unfinished delivery is redelivered
     runtime.broker.close()
     if flusher is not None:
         flusher.set()  # final flush of the aggregate counters

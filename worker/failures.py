@@ -110,6 +110,8 @@ def fail_job(ctx: JobContext, job_id: str, failure: JobFailed) -> None:
     if ctx.in_flight is not None and done.manifest.client is not None:
         with contextlib.suppress(Exception):  # Redis down: the entry's deadline frees it
             ctx.in_flight.remove(network_key(done.manifest.client.network), job_id)
+    if ctx.on_finished is not None:
+        ctx.on_finished(done.manifest)
     model = done.manifest.options.model
     metrics.JOBS_FINISHED.labels(model, "failed").inc()
     metrics.JOB_FAILURES.labels(failure.code).inc()

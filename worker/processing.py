@@ -95,6 +95,9 @@ class JobContext:
     progress_interval_seconds: float = 1.0
     #: Jobs in flight per client network (admission): a finished job leaves it.
     in_flight: InFlight | None = None
+    #: Called with the stored manifest once a job ended (succeeded or failed): the webhook
+    #: announcement (worker.webhooks). It must not raise.
+    on_finished: Callable[[JobManifest], None] | None = None
     #: The face stage (None: no face restorer installed; face-enhanced jobs then fail).
     faces: FaceEnhancer | None = None
     #: Progress events for live streams (None: none are published).
@@ -253,6 +256,8 @@ class _Job:
 
         self._advance(JobStatus.SUCCEEDED, succeed)
         failpoint("worker.succeeded")
+        if self.ctx.on_finished is not None:
+            self.ctx.on_finished(self._manifest)
         self._count_success(model, total, width * height, infer_seconds, passes)
 
     def _read_input(self) -> bytes:

@@ -27,6 +27,7 @@ from worker.models import ModelPool
 from worker.processing import JobContext, process_job
 from worker.provider import ModelProvider
 from worker.settings import WorkerSettings
+from worker.webhooks import WebhookContext, setup_webhooks
 
 if TYPE_CHECKING:
     from worker.faces import FaceEnhancer
@@ -47,6 +48,8 @@ class WorkerRuntime:
     pool: ModelPool | None = None
     #: The face stage (its enhancer is None when no restorer was found).
     faces: FaceStage | None = None
+    #: Delivers webhooks (its own threads, its own queue); started and stopped with ``worker``.
+    webhook_worker: dramatiq.Worker | None = None
 
     @property
     def device(self) -> str:
@@ -88,10 +91,14 @@ def build_runtime(
         models = BatchedModels(
             models, max_images=settings.batch_jobs, window_seconds=settings.batch_window_ms / 1000
         )
+    keyring = KeyRing.from_settings(settings.crypto)
+    webhooks = setup_webhooks(
+        broker, settings.broker.queue, WebhookContext(store, keyring, settings.webhooks)
+    )
     context = JobContext(
         store=store,
         audit_store=audit_store,
-        keyring=KeyRing.from_settings(settings.crypto),
+        keyring=keyring,
         models=models,
         max_attempts=settings.broker.max_retries + 1,
         analytics=Analytics(audit_store, service="worker"),
@@ -101,6 +108,7 @@ def build_runtime(
         in_flight=in_flight or open_in_flight(settings.admission),
         faces=faces.enhancer,
         events=EventPublisher(settings.broker.events_url, settings.broker.events_exchange),
+        on_finished=webhooks.announce,
     )
 
     def run_job(job_id: str) -> None:
@@ -124,7 +132,16 @@ def build_runtime(
         worker_timeout=1000,
     )
     worker.queue_prefetch = settings.batch_jobs
-    return WorkerRuntime(settings, broker, context, worker, load_seconds, pool, faces)
+    return WorkerRuntime(
+        settings,
+        broker,
+        context,
+        worker,
+        load_seconds,
+        pool,
+        faces,
+        webhook_worker=webhooks.worker,
+    )
 
 
 @dataclass(frozen=True)

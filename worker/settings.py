@@ -20,6 +20,7 @@ from shared.settings import (
     ModelDirSettings,
     StorageSettings,
 )
+from shared.webhooks import WebhookSettings
 
 
 class WorkerSettings(BaseSettings):
@@ -73,6 +74,8 @@ class WorkerSettings(BaseSettings):
     #: Only ``ADMISSION_REDIS_URL``: a finished job leaves its network's jobs in flight.
     admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    #: Webhooks on completion: signing secret, allowed targets, timeouts, retries.
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     #: The deletion audit log: this service's signing key and the anchor store.
     audit: AuditSettings = Field(default_factory=AuditSettings)

@@ -43,6 +43,12 @@ UPLOAD_SCHEMA: dict[str, Any] = {
                         "output_format": {"type": "string", "enum": list(OUTPUT_FORMATS)},
                         "face_enhance": {"type": "boolean"},
                         "quality": {"type": "integer", "minimum": 1, "maximum": 100},
+                        "webhook_url": {
+                            "type": "string",
+                            "format": "uri",
+                            "description": "https URL that receives a signed POST when the "
+                            "job ends (see docs/webhooks.md)",
+                        },
                     },
                 }
             }

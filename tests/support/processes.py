@@ -66,8 +66,10 @@ def delete_queues(rabbitmq_url: str, queue: str) -> None:
     connection = pika.BlockingConnection(pika.URLParameters(rabbitmq_url))
     try:
         channel = connection.channel()
-        for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
-            channel.queue_delete(queue=name)
+        # The worker declares a webhook queue beside the job queue (worker.webhooks).
+        for base in (queue, f"{queue}.webhooks"):
+            for name in (base, f"{base}.DQ", f"{base}.XQ"):
+                channel.queue_delete(queue=name)
     finally:
         connection.close()
 

@@ -25,7 +25,11 @@ SERVICES = {
     "gateway": ["gateway", "shared"],
     "worker": ["worker", "shared"],
     "janitor": ["janitor", "shared"],
+    # The command-line client: its own extra, and nothing of the server, not even shared/.
+    "client": ["gateway/client"],
 }
+#: Folders inside a service's package that another extra installs for (not the service).
+OWN_EXTRA = ("gateway/client",)
 
 
 def distribution_name(requirement: str) -> str:
@@ -57,6 +61,10 @@ def _imported_by(package: str) -> frozenset[str]:
     to_dist = _module_to_distributions()
     found: set[str] = set()
     for path in Path(REPO, package).rglob("*.py"):
+        if package not in OWN_EXTRA and any(
+            path.is_relative_to(REPO / own) for own in OWN_EXTRA
+        ):
+            continue
         for node in ast.walk(ast.parse(path.read_text())):
             names: list[str] = []
             if isinstance(node, ast.Import):
