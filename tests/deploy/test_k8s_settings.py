@@ -20,7 +20,16 @@ from typing import Any
 import pytest
 from pydantic_settings import BaseSettings
 
-from tests.deploy.k8s_render import K8S, OVERLAYS, ROOT, Obj, of_kind, pod_specs, render
+from tests.deploy.k8s_render import (
+    K8S,
+    OVERLAYS,
+    ROOT,
+    Obj,
+    of_kind,
+    pod_specs,
+    readme_block,
+    render,
+)
 
 #: Variables our containers set for libraries, not for a settings class, and why.
 LIBRARY_VARIABLES = {
@@ -248,3 +257,44 @@ def test_dev_bucket_job_creates_the_anchors_bucket_with_object_lock(kubectl: str
     # The jobs and audit buckets: never versioned or locked (deletes must really delete).
     for bucket in (env["STORAGE_JOBS_BUCKET"], env["STORAGE_AUDIT_BUCKET"]):
         assert f"mc mb --ignore-existing dev/{bucket}\n" in script
+
+
+def test_readme_audit_key_commands_make_keys_that_pair_up(tmp_path: Path) -> None:
+    """deploy/k8s/README.md step 5, run as written, with ``docker run IMAGE python`` played by
+    this interpreter: three signing keys for the Secrets, and their public halves written into
+    (a copy of) base/audit-verify-keys.env, which the janitor then accepts."""
+    import sys
+
+    from shared.audit.settings import AuditSettings
+    from shared.audit.signing import SigningKeys, VerifyKeys
+
+    env_file = tmp_path / "deploy" / "k8s" / "base" / "audit-verify-keys.env"
+    env_file.parent.mkdir(parents=True)
+    env_file.write_text((K8S / "base" / "audit-verify-keys.env").read_text())
+    script = (
+        'docker() { shift 4; "$PYTHON" "$@"; }\n'  # run --rm IMAGE python
+        + readme_block("audit-keygen")
+        + 'printf "%s\\n" "$audit_gateway" "$audit_worker" "$audit_janitor"\n'
+    )
+    run = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"], "PYTHON": sys.executable, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    secrets = run.stdout.split()
+    assert len(secrets) == 3
+    public: set[str] = set()
+    for service, line in zip(WRITERS, secrets, strict=True):
+        signer = SigningKeys.from_settings(AuditSettings(signing_keys=line))
+        assert signer is not None and signer.active.startswith(f"{service}-")
+        public |= set(VerifyKeys(signer.public_keys()).lines())
+    (value,) = [
+        line.split("=", 1)[1]
+        for line in env_file.read_text().splitlines()
+        if line.startswith("AUDIT_VERIFY_KEYS=")
+    ]
+    assert set(VerifyKeys.from_settings(AuditSettings(verify_keys=value)).lines()) == public

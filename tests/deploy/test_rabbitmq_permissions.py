@@ -14,7 +14,6 @@ Needs ``rabbitmqctl`` with the right to manage the local RabbitMQ (root or the E
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import threading
@@ -33,7 +32,7 @@ from shared.errors import BrokerUnavailable
 from shared.events import EventPublisher, EventRelay, ProgressEvent
 from shared.ops_metrics import QueueProbe
 from shared.settings import BrokerSettings, JobSettings
-from tests.deploy.k8s_render import K8S, container_env, render
+from tests.deploy.k8s_render import container_env, readme_block, render
 from tests.support.env import skip_or_fail
 
 pytestmark = pytest.mark.rabbitmq
@@ -54,17 +53,6 @@ rabbitmqctl() {
   command rabbitmqctl -q "${args[@]}" > /dev/null
 }
 """
-
-
-def readme_block(marker: str) -> str:
-    """The README's ``sh`` code block that contains ``marker`` (its indentation removed)."""
-    text = (K8S / "README.md").read_text()
-    for block in re.findall(r"```sh\n(.*?)```", text, flags=re.S):
-        if marker in block:
-            lines = block.splitlines()
-            indent = min(len(x) - len(x.lstrip()) for x in lines if x.strip())
-            return "\n".join(x[indent:] for x in lines) + "\n"
-    raise AssertionError(f"no sh block with {marker!r} in deploy/k8s/README.md")
 
 
 @pytest.fixture(scope="module")
