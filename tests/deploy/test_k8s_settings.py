@@ -298,3 +298,17 @@ def test_readme_audit_key_commands_make_keys_that_pair_up(tmp_path: Path) -> Non
         if line.startswith("AUDIT_VERIFY_KEYS=")
     ]
     assert set(VerifyKeys.from_settings(AuditSettings(verify_keys=value)).lines()) == public
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_stale_verification_alert_follows_the_janitor_interval(kubectl: str, overlay: str) -> None:
+    """PicUpscalerAuditVerificationStale fires after 3 maintenance intervals without one."""
+    from tests.deploy.k8s_render import container_env
+    from tests.deploy.promql import alert_rules
+
+    (rule,) = [r for r in alert_rules() if r["alert"] == "PicUpscalerAuditVerificationStale"]
+    threshold = float(rule["expr"].rsplit(">", 1)[1])
+    interval = float(
+        container_env(render(kubectl, overlay), "janitor")["JANITOR_AUDIT_INTERVAL_SECONDS"] or 0
+    )
+    assert threshold == 3 * interval
