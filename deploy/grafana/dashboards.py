@@ -8,7 +8,7 @@ monitoring component turns each file into a ConfigMap that Grafana's dashboard s
 (label ``grafana_dashboard: "1"``). ``tests/deploy/test_dashboards.py`` regenerates and
 compares, and the live Prometheus test runs every query. Each panel links to its runbook in
 docs/operations.md. The metric names are those of gateway/metrics.py, worker/metrics.py,
-janitor/metrics.py and shared/ops_metrics.py.
+janitor/metrics.py, shared/ops_metrics.py, shared/audit/startup.py and shared/manifest.py.
 """
 
 from __future__ import annotations
@@ -290,6 +290,43 @@ RETENTION = (
             "Problems found by the last verification; should be 0.",
             (Query("max(picupscaler_audit_chain_problems)", "problems"),),
             "audit-chain-broken",
+            kind="stat",
+            width=6,
+        ),
+        PanelSpec(
+            "Since the last audit verification",
+            "Seconds since the janitor last verified the audit log (every 10 minutes; the "
+            "alert fires after 30).",
+            (
+                Query(
+                    "time() - max(picupscaler_audit_last_verify_timestamp_seconds)",
+                    "age",
+                ),
+            ),
+            "audit-verification-stale",
+            "s",
+            kind="stat",
+            width=6,
+        ),
+        PanelSpec(
+            "Audit anchors protected",
+            "1 when every service found the anchors' bucket under Object Lock at start-up.",
+            (Query("min(picupscaler_audit_anchor_protected)", "protected"),),
+            "audit-anchor-unprotected",
+            kind="stat",
+            width=6,
+        ),
+        PanelSpec(
+            "Tampered manifests",
+            "Job manifests whose seal did not hold, by the service that found them (since "
+            "each process started); should be 0.",
+            (
+                Query(
+                    "sum by (service) (picupscaler_manifest_tampering_total) or vector(0)",
+                    "{{service}}",
+                ),
+            ),
+            "manifest-tampering",
             kind="stat",
             width=6,
         ),

@@ -1,4 +1,5 @@
-"""Rendering the kustomize overlays once per test run, and reading the rendered objects."""
+"""Rendering the kustomize overlays once per test run, reading the rendered objects, and the
+README's code blocks."""
 
 from __future__ import annotations
 
@@ -114,3 +115,14 @@ def secret_refs(objs: list[Obj]) -> set[tuple[str, str]]:
 def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
     """Whether a matchLabels selector selects ``labels``."""
     return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+def readme_block(marker: str) -> str:
+    """The README's ``sh`` code block that contains ``marker`` (its indentation removed)."""
+    text = (K8S / "README.md").read_text()
+    for block in re.findall(r"```sh\n(.*?)```", text, flags=re.S):
+        if marker in block:
+            lines = block.splitlines()
+            indent = min(len(x) - len(x.lstrip()) for x in lines if x.strip())
+            return "\n".join(x[indent:] for x in lines) + "\n"
+    raise AssertionError(f"no sh block with {marker!r} in deploy/k8s/README.md")

@@ -98,6 +98,9 @@ def defined_metrics() -> set[str]:
 
     import gateway.metrics  # noqa: F401
     import janitor.metrics  # noqa: F401
+    import shared.audit.startup  # noqa: F401  (picupscaler_audit_anchor_protected)
+    import shared.audit.writer  # noqa: F401
+    import shared.manifest  # noqa: F401  (picupscaler_manifest_tampering_total)
     import shared.ops_metrics as ops_metrics
     import worker.metrics  # noqa: F401
 

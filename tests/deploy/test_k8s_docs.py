@@ -63,47 +63,101 @@ def test_readme_names_every_component_and_overlay() -> None:
             assert f"`{folder}/{path.name}/`" in text, f"{folder}/{path.name} is not described"
 
 
-def policy_actions(service: str) -> dict[str, set[str]]:
-    """Resource → actions (without ``s3:``) of one MinIO policy."""
+ARN = "arn:aws:s3:::"
+#: Bucket-level actions a service may hold; everything else on a bucket is for admins only.
+BUCKET_ACTIONS = {
+    "ListBucket",
+    "ListBucketMultipartUploads",
+    "ListBucketVersions",
+    "GetBucketObjectLockConfiguration",
+    "PutLifecycleConfiguration",
+}
+ANCHORS = "picupscaler-audit-anchors"
+
+
+def policy_grants(service: str) -> dict[tuple[str, str | None], set[str]]:
+    """(resource without ``arn:aws:s3:::``, required ``s3:prefix`` or None) → actions (without
+    ``s3:``) of one MinIO policy."""
     doc = json.loads((K8S / "minio-policies" / f"{service}.json").read_text())
-    found: dict[str, set[str]] = {}
+    found: dict[tuple[str, str | None], set[str]] = {}
     for statement in doc["Statement"]:
         assert statement["Effect"] == "Allow"
         assert "*" not in "".join(statement["Action"]), "no wildcard actions"
+        condition = statement.get("Condition")
+        prefix = None
+        if condition is not None:
+            (prefix,) = condition["StringLike"]["s3:prefix"]
+            assert set(condition) == {"StringLike"}
         for resource in statement["Resource"]:
-            found.setdefault(resource, set()).update(
+            assert resource.startswith(ARN)
+            found.setdefault((resource.removeprefix(ARN), prefix), set()).update(
                 a.removeprefix("s3:") for a in statement["Action"]
             )
     return found
 
 
 def test_readme_policy_table_matches_the_policy_files() -> None:
-    columns = {
-        1: "arn:aws:s3:::picupscaler-jobs/jobs/*",
-        2: "arn:aws:s3:::picupscaler-jobs",
-        3: "arn:aws:s3:::picupscaler-audit/audit/*",
-        4: "arn:aws:s3:::picupscaler-audit/analytics/*",
-        5: "arn:aws:s3:::picupscaler-audit",
-    }
-    rows = readme_table("Service")
-    assert {row[0] for row in rows} == {"gateway", "worker", "janitor"}
-    for row in rows:
-        granted = policy_actions(row[0])
-        for column, resource in columns.items():
-            cell = re.sub(r"\(.*\)", "", row[column]).strip()
-            listed = set() if cell == "none" else {a.strip() for a in cell.split(",")}
-            assert listed == granted.get(resource, set()), (row[0], resource)
+    rows = readme_table("Policy")
+    listed: dict[str, dict[tuple[str, str | None], set[str]]] = {}
+    for service, resources, actions, why in rows:
+        assert why, f"{service} {resources}: say what it is for"
+        condition = re.search(r"\(prefix `([^`]+)` only\)", resources)
+        prefix = condition.group(1) if condition else None
+        names = re.findall(r"`([^`]+)`", re.sub(r"\(.*?\)", "", resources))
+        assert names, resources
+        for name in names:
+            key = (name, prefix)
+            assert key not in listed.setdefault(service, {}), f"{service} {name} listed twice"
+            listed[service][key] = {a.strip() for a in actions.split(",")}
+    assert set(listed) == {"gateway", "worker", "janitor"}
+    for service, grants in listed.items():
+        assert grants == policy_grants(service), service
 
 
 def test_minio_policies_are_least_privilege() -> None:
-    gateway, worker, janitor = (policy_actions(s) for s in ("gateway", "worker", "janitor"))
-    audit = "arn:aws:s3:::picupscaler-audit/audit/*"
-    # Audit records are append-only for the services that write them; only the janitor reads.
-    assert gateway[audit] == worker[audit] == {"PutObject"}
-    assert janitor[audit] == {"PutObject", "GetObject"}
-    for policy in (gateway, worker, janitor):
-        # Nobody may create or delete buckets, or change their policy, versioning or locks.
+    grants = {s: policy_grants(s) for s in ("gateway", "worker", "janitor")}
+    for service, policy in grants.items():
+        # Audit chains: each writer appends to its own chains only; only the janitor reads,
+        # and deletes (compaction) only segments.
+        audit = {r: a for (r, _), a in policy.items() if r.startswith("picupscaler-audit/audit/")}
+        if service == "janitor":
+            assert audit == {
+                "picupscaler-audit/audit/*": {"PutObject", "GetObject"},
+                "picupscaler-audit/audit/chains/*": {"DeleteObject"},
+            }
+        else:
+            assert audit == {f"picupscaler-audit/audit/chains/{service}-*": {"PutObject"}}
+        # Anchors: nobody deletes, bypasses a retention or changes the lock; each writes its
+        # own statements only; only the janitor reads.
+        anchors = {r: a for (r, _), a in policy.items() if r.startswith(ANCHORS)}
+        for resource in (f"{ANCHORS}/registry/{service}-*", f"{ANCHORS}/anchors/{service}-*"):
+            assert anchors.pop(resource) == {"PutObject", "PutObjectRetention"}, service
+        reads = anchors.pop(f"{ANCHORS}/*", set())
+        bucket = anchors.pop(ANCHORS)
+        assert not anchors, f"{service}: more anchor resources than its own {anchors}"
+        if service == "janitor":
+            assert reads == {"GetObject", "GetObjectVersion", "GetObjectRetention"}
+            assert bucket == {
+                "ListBucket",
+                "ListBucketVersions",
+                "GetBucketObjectLockConfiguration",
+            }
+        else:
+            assert not reads
+            assert bucket == {"ListBucket", "GetBucketObjectLockConfiguration"}
         everything = set().union(*policy.values())
-        allowed = {"ListBucket", "ListBucketMultipartUploads"}
-        assert not {a for a in everything if "Bucket" in a and a not in allowed}
-        assert not {a for a in everything if "Retention" in a or "Legal" in a}
+        # Nobody may create or delete buckets, or change their policy, versioning or locks.
+        on_buckets = {a for a in everything if "Bucket" in a or "Lifecycle" in a}
+        assert on_buckets <= BUCKET_ACTIONS, on_buckets - BUCKET_ACTIONS
+        assert not {
+            a
+            for a in everything
+            if "Legal" in a or "Bypass" in a or "Delete" in a and "Version" in a
+        }
+        # Retention only on the anchors.
+        for (resource, _), actions in policy.items():
+            if any("Retention" in a for a in actions):
+                assert resource.startswith(ANCHORS), (service, resource)
+    assert "PutLifecycleConfiguration" not in set().union(
+        *grants["gateway"].values(), *grants["worker"].values()
+    )

@@ -79,6 +79,10 @@ def test_references_resolve_inside_the_render(kubectl: str, overlay: str) -> Non
             for source in c.get("envFrom", []):
                 if "configMapRef" in source:
                     assert source["configMapRef"]["name"] in configmaps, name
+            for var in c.get("env", []):
+                ref = var.get("valueFrom", {}).get("configMapKeyRef")
+                if ref:
+                    assert ref["key"] in configmaps[ref["name"]]["data"], (name, var["name"])
     workload_labels = [
         o["spec"]["template"]["metadata"]["labels"] for o in objs if o["kind"] in WORKLOADS
     ]

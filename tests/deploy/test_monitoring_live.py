@@ -4,7 +4,8 @@ through the API; afterwards every metric the alerts and dashboards read, every d
 and every alert expression (its left side, without the threshold) must have returned data.
 
 This also runs the load harness against a URL, as an operator would against a deployment:
-its own lost-job check must find nothing lost.
+its own lost-job check must find nothing lost. One job's manifest is then altered in storage,
+so that the tampering counter (whose series appears only at a first tampering) has data.
 
 A metric defined but not yet exported by a service would be listed in AWAITING_WIRING (the
 test asserts it is still without data, so the list must shrink as soon as it is wired); today
@@ -20,11 +21,14 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from shared import keys
+from shared.storage import open_store
 from tests.deploy.promql import (
     RATE_INTERVAL,
     ROOT,
@@ -35,7 +39,9 @@ from tests.deploy.promql import (
 )
 from tests.support.env import skip_or_fail
 from tests.support.net import free_port, http, multipart, wait_http_ok
+from tests.support.photos import photo
 from tests.support.processes import Service, Stack
+from tests.support.storage import storage_settings
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 
@@ -169,13 +175,42 @@ def test_every_dashboard_query_and_alert_returns_data(
             assert rec["status"] == 429 and rec["retry_after"] is not None
             assert rec["waited"] == min(rec["retry_after"], 120.0)
 
-        # Prometheus has scraped the end state once it counts every accepted job.
+        # A manifest altered in storage behind the services' back: the gateway finds the
+        # seal broken, answers 404 and counts it (PicUpscalerManifestTampering).
+        # From another /24 (127.0.1.1): the load above spent 127.0.0.0/24's upload budget.
+        body, ctype = multipart({"model": model, "scale": "2"}, photo(64, 64))
+        code, _, raw = http(
+            "POST", f"{stack.base}/v1/jobs", body, {"Content-Type": ctype}, source="127.0.1.1"
+        )
+        assert code == 202, raw
+        job = json.loads(raw)
+        auth = {"Authorization": f"Bearer {job['token']}"}
+        deadline = time.monotonic() + 300
+        while json.loads(http("GET", f"{stack.base}/v1/jobs/{job['id']}", headers=auth)[2])[
+            "status"
+        ] not in ("succeeded", "failed"):
+            assert time.monotonic() < deadline, "the job to tamper with did not finish"
+            time.sleep(0.5)
+        store = open_store(storage_settings(s3_env), s3_env["STORAGE_JOBS_BUCKET"])
+        manifest_key = keys.job_key(job["id"], keys.MANIFEST)
+        manifest = json.loads(store.get(manifest_key))
+        manifest["expires_at"] = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+        store.put(manifest_key, json.dumps(manifest).encode(), "application/json")
+        assert http("GET", f"{stack.base}/v1/jobs/{job['id']}", headers=auth)[0] == 404
+
+        # Prometheus has scraped the end state once it counts every accepted job, and the
+        # tampering counter twice (increase() needs two samples of a series).
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            seen = query_range(
-                base, "sum(picupscaler_jobs_accepted_total)", time.time() - 5, time.time()
-            )
-            if seen and float(seen[0]["values"][-1][1]) >= report["accepted"]:
+            now = time.time()
+            seen = query_range(base, "sum(picupscaler_jobs_accepted_total)", now - 5, now)
+            tampered = query_range(base, "picupscaler_manifest_tampering_total", now - 5, now)
+            if (
+                seen
+                and float(seen[0]["values"][-1][1]) >= report["accepted"] + 1
+                and tampered
+                and len(tampered[0]["values"]) >= 2
+            ):
                 break
             time.sleep(0.5)
         end = time.time()
