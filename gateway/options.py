@@ -115,7 +115,7 @@ def parse_webhook_url(
     raw = (fields.get("webhook_url") or "").strip()
     if not raw:
         return None
-    if webhooks is None or not webhooks.enabled:
+    if webhooks is None or not webhooks.accepts_urls:
         raise bad_option(
             "webhooks_unavailable",
             "Webhooks are not enabled on this service (no signing secret is configured).",

@@ -92,6 +92,7 @@ def build_runtime(
             models, max_images=settings.batch_jobs, window_seconds=settings.batch_window_ms / 1000
         )
     keyring = KeyRing.from_settings(settings.crypto)
+    settings.webhooks.check_can_sign()
     webhooks = setup_webhooks(
         broker, settings.broker.queue, WebhookContext(store, keyring, settings.webhooks)
     )

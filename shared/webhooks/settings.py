@@ -13,8 +13,12 @@ class WebhookSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WEBHOOK_", extra="ignore")
 
     #: The per-deployment HMAC-SHA256 key every delivery is signed with; receivers hold it too.
-    #: Unset, webhooks are off: the gateway refuses ``webhook_url`` (422 webhooks_unavailable).
+    #: Only workers sign: in a cluster the gateways get ``WEBHOOK_ENABLED=true`` instead.
     signing_secret: SecretStr | None = Field(default=None, min_length=16)
+    #: Whether the gateway accepts ``webhook_url`` (422 webhooks_unavailable when not). Unset:
+    #: exactly when this process holds the signing secret (all-in-one). A worker told ``true``
+    #: without the secret refuses to start: it could not sign what the gateways accepted.
+    enabled: bool | None = None
     #: Deliver to private, loopback, link-local and other non-public addresses (a receiver on
     #: the operator's own network, or tests). Off by default: that is what SSRF reaches for.
     allow_private_targets: bool = False
@@ -35,6 +39,14 @@ class WebhookSettings(BaseSettings):
     max_response_bytes: int = Field(default=4096, ge=0, le=65536)
 
     @property
-    def enabled(self) -> bool:
-        """True when deliveries can be signed (a secret is configured)."""
-        return self.signing_secret is not None
+    def accepts_urls(self) -> bool:
+        """Whether a gateway with these settings takes ``webhook_url``."""
+        return self.enabled if self.enabled is not None else self.signing_secret is not None
+
+    def check_can_sign(self) -> None:
+        """Raise ValueError when webhooks are on but this process cannot sign them (a worker)."""
+        if self.enabled and self.signing_secret is None:
+            raise ValueError(
+                "WEBHOOK_ENABLED=true but WEBHOOK_SIGNING_SECRET is unset: the gateways accept "
+                "webhook URLs this worker could not sign"
+            )

@@ -3,6 +3,7 @@ README's code blocks."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -46,6 +47,28 @@ def render(kubectl: str, overlay: str) -> list[Obj]:
         ).stdout
         _RENDERED[overlay] = [d for d in yaml.safe_load_all(out) if d]
     return _RENDERED[overlay]
+
+
+def render_with(
+    kubectl: str, workdir: Path, components: list[str], base: str = "prod"
+) -> list[Obj]:
+    """The objects of ``base`` with optional ``components`` added (an overlay in ``workdir``)."""
+    overlay = workdir / f"{base}-{'-'.join(components)}"
+    overlay.mkdir(parents=True, exist_ok=True)
+    up = os.path.relpath(K8S, overlay)
+    listed = ", ".join(f"{up}/components/{c}" for c in components)
+    (overlay / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources: [{up}/overlays/{base}]\ncomponents: [{listed}]\n"
+    )
+    out = subprocess.run(
+        [kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(overlay)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
 
 
 def of_kind(objs: list[Obj], kind: str) -> dict[str, Obj]:

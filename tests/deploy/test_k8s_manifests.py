@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.deploy.k8s_render import (
     CLUSTER_SCOPED,
     CRD_GROUPS,
-    K8S,
     NAMESPACE,
     OVERLAYS,
     SERVICES,
@@ -29,6 +26,7 @@ from tests.deploy.k8s_render import (
     of_kind,
     pod_specs,
     render,
+    render_with,
     selects,
 )
 
@@ -348,21 +346,7 @@ def test_secrets_are_never_rendered_in_production(kubectl: str, overlay: str) ->
 
 def test_operator_models_component(kubectl: str, tmp_path: Path) -> None:
     """The component mounts one read-only model volume into workers and gateways alike."""
-    overlay = tmp_path / "overlay"
-    overlay.mkdir()
-    up = os.path.relpath(K8S, overlay)
-    (overlay / "kustomization.yaml").write_text(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-        f"resources: [{up}/overlays/prod]\ncomponents: [{up}/components/operator-models]\n"
-    )
-    out = subprocess.run(
-        [kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(overlay)],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
-    objs = [d for d in yaml.safe_load_all(out) if d]
+    objs = render_with(kubectl, tmp_path, ["operator-models"])
     claim = of_kind(objs, "PersistentVolumeClaim")["picupscaler-models"]
     assert claim["metadata"]["namespace"] == NAMESPACE
     assert claim["spec"]["accessModes"] == ["ReadOnlyMany"]

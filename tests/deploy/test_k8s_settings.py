@@ -29,6 +29,7 @@ from tests.deploy.k8s_render import (
     pod_specs,
     readme_block,
     render,
+    render_with,
 )
 
 #: Variables our containers set for libraries, not for a settings class, and why.
@@ -119,25 +120,10 @@ def container_sources(objs: list[Obj], deployment: str) -> tuple[dict[str, str],
 
 
 def rendered_variants(kubectl: str, tmp_path: Path) -> dict[str, list[Obj]]:
-    """The three overlays, and prod with the operator-models component (in no overlay)."""
-    import yaml
-
+    """The three overlays, and prod with each component that is in no overlay."""
     variants = {overlay: render(kubectl, overlay) for overlay in OVERLAYS}
-    overlay = tmp_path / "with-models"
-    overlay.mkdir()
-    up = os.path.relpath(K8S, overlay)
-    (overlay / "kustomization.yaml").write_text(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-        f"resources: [{up}/overlays/prod]\ncomponents: [{up}/components/operator-models]\n"
-    )
-    out = subprocess.run(
-        [kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(overlay)],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
-    variants["prod+operator-models"] = [d for d in yaml.safe_load_all(out) if d]
+    for component in ("operator-models", "webhooks"):
+        variants[f"prod+{component}"] = render_with(kubectl, tmp_path, [component])
     return variants
 
 

@@ -34,6 +34,7 @@ from shared.ops_metrics import QueueProbe
 from shared.settings import BrokerSettings, JobSettings
 from tests.deploy.k8s_render import container_env, readme_block, render
 from tests.support.env import skip_or_fail
+from worker.webhooks import webhook_queue
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -191,6 +192,22 @@ def test_each_service_can_do_its_part_and_nothing_more(
             ProgressEvent(job_id, 2, "running", 0.5, "upscaling")
         )
         assert relay.wait_for(job_id), "the worker's event did not reach the gateway's relay"
+
+        # The worker's webhook deliveries: declared, announced, consumed, retried, by it alone.
+        hooks = webhook_queue(queue)
+        worker.declare_queue(hooks)
+        notice = dramatiq.Message(
+            queue_name=hooks, actor_name="deliver_webhook", args=(job_id,), kwargs={}, options={}
+        )
+        worker.enqueue(notice)
+        consumer = worker.consume(hooks, prefetch=1, timeout=1000)
+        try:
+            message = next(m for m in consumer if m is not None)
+            assert message.args == (job_id,)
+            consumer.ack(message)
+        finally:
+            consumer.close()
+        worker.enqueue(notice, delay=30_000)  # a retry, to the webhook delay queue
         worker.close()
 
         # Refused: the monitor publishes nothing; the worker neither declares nor reads a
@@ -204,6 +221,8 @@ def test_each_service_can_do_its_part_and_nothing_more(
         assert refused(users["worker"], lambda ch: ch.queue_declare(f"{exchange}.rogue.0"))
         assert refused(users["monitor"], lambda ch: ch.exchange_declare(exchange, "topic"))
         assert refused(users["gateway"], lambda ch: ch.queue_declare("picupscaler.other"))
+        assert refused(users["gateway"], lambda ch: ch.basic_consume(webhook_queue(queue), print))
+        assert refused(users["monitor"], lambda ch: ch.basic_consume(webhook_queue(queue), print))
     finally:
         relay.stop()
         gateway.close()

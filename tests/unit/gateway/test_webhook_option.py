@@ -71,6 +71,22 @@ def test_without_a_signing_secret_webhooks_are_off(client: TestClient) -> None:
     assert status == 422 and body["error"]["code"] == "webhooks_unavailable"
 
 
+def test_a_gateway_told_enabled_accepts_urls_without_holding_the_secret(
+    settings: GatewaySettings,
+) -> None:
+    """In a cluster only the workers sign; the gateways are told webhooks are on."""
+    told = WebhookSettings(enabled=True, allow_private_targets=True, allow_http=True)
+    assert told.signing_secret is None
+    client = TestClient(create_app(settings.model_copy(update={"webhooks": told})))
+    status, job = post(client, "http://127.0.0.1:9/hook")
+    assert status == 202, job
+    off = WebhookSettings(signing_secret=SECRET, enabled=False)  # type: ignore[arg-type]
+    client = TestClient(create_app(settings.model_copy(update={"webhooks": off})))
+    assert post(client, "https://hooks.example.com/")[1]["error"]["code"] == (
+        "webhooks_unavailable"
+    )
+
+
 def test_an_allowed_url_is_kept_in_the_sealed_options(
     settings: GatewaySettings, tmp_path: Path
 ) -> None:

@@ -240,3 +240,9 @@ def test_each_try_checks_the_target_again(tmp_path: Path, receiver: Receiver) ->
     )
     assert deliver_once(job.id, 1, allowed)[0] is Outcome.DELIVERED
     assert receiver.next_delivery(5).headers["Host"] == f"hooks.example.test:{receiver.port}"
+
+
+def test_a_worker_told_enabled_without_the_secret_refuses_to_start(tmp_path: Path) -> None:
+    """The gateways would accept webhook URLs that no worker could sign: fail at start-up."""
+    with pytest.raises(ValueError, match="WEBHOOK_SIGNING_SECRET is unset"):
+        build(tmp_path, signing_secret=None, enabled=True)
