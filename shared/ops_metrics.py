@@ -38,6 +38,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.manifest import MANIFEST_TAMPERING
 from shared.settings import BrokerSettings, LogSettings
 
 log = structlog.get_logger(__name__)
@@ -118,15 +119,22 @@ REFUSAL_CODES = (
 
 
 def init_gateway_metrics() -> None:
-    """Create the gateway's refusal series at 0 (call once at start-up)."""
+    """Create the gateway's refusal and tampering series at 0 (call once at start-up).
+
+    A counter that first appears at 1 shows no increase to ``increase()``: the alerts on
+    these would miss the first refusal or the first altered manifest.
+    """
     for reason, status in REFUSAL_CODES:
         REFUSALS.labels(reason, str(status))
+    MANIFEST_TAMPERING.labels("gateway")
 
 
 def init_worker_metrics(models: Iterable[str]) -> None:
-    """Create the job-wait series of the models a worker serves at 0 (call once at start-up)."""
+    """Create the job-wait series of the models a worker serves, and its tampering series, at
+    0 (call once at start-up)."""
     for model in models:
         JOB_WAIT_SECONDS.labels(model)
+    MANIFEST_TAMPERING.labels("worker")
 
 
 class GpuMemoryCollector(Collector):

@@ -3,6 +3,8 @@ peek at the head message leaves the queue exactly as it was."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import uuid
 
@@ -13,6 +15,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from shared import ops_metrics
 from shared.broker import build_broker, enqueue_job
 from shared.settings import BrokerSettings, JobSettings
+from tests.deploy.k8s_render import ROOT
 from tests.support.processes import delete_queues
 
 pytestmark = pytest.mark.rabbitmq
@@ -104,3 +107,19 @@ def test_gpu_collector_exports_nothing_without_cuda_and_needs_no_torch() -> None
     text = generate_latest(registry).decode()
     assert "picupscaler_worker_gpu_memory_bytes" in text  # the family is declared ...
     assert 'kind="allocated"' not in text  # ... with no sample on a machine without CUDA
+
+
+def test_tampering_series_exist_from_start_up() -> None:
+    """The tampering alert needs a 0 sample before the first altered manifest is seen (in a
+    fresh process: no earlier test may have created the series)."""
+    code = (
+        "from prometheus_client import generate_latest\n"
+        "from shared import ops_metrics\n"
+        "ops_metrics.init_gateway_metrics(); ops_metrics.init_worker_metrics([])\n"
+        "print(generate_latest().decode())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    for service in ("gateway", "worker"):
+        assert f'picupscaler_manifest_tampering_total{{service="{service}"}} 0.0' in out
