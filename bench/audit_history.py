@@ -103,9 +103,13 @@ def verify_full(root: Path, save: bool) -> dict:
     cpu = time.process_time()
     report = audit.verify(store, save_state_with=config.signer if save else None)
     assert report.ok, report.problems[:5]
-    return {"records_checked": report.records, "summarised": report.summarised,
-            "chains": report.chains, "verify_seconds": report.seconds,
-            "verify_cpu": time.process_time() - cpu}
+    return {
+        "records_checked": report.records,
+        "summarised": report.summarised,
+        "chains": report.chains,
+        "verify_seconds": report.seconds,
+        "verify_cpu": time.process_time() - cpu,
+    }
 
 
 def append_more(root: Path) -> dict:
@@ -126,8 +130,12 @@ def verify_incremental(root: Path) -> dict:
     cpu = time.process_time()
     report = audit.verify(store, incremental=True, save_state_with=config.signer)
     assert report.ok and not report.full, report.problems[:5]
-    return {"records_checked": report.records, "chains": report.chains,
-            "verify_seconds": report.seconds, "verify_cpu": time.process_time() - cpu}
+    return {
+        "records_checked": report.records,
+        "chains": report.chains,
+        "verify_seconds": report.seconds,
+        "verify_cpu": time.process_time() - cpu,
+    }
 
 
 def sweep_once(root: Path, jobs: int = 200) -> dict:
@@ -168,8 +176,11 @@ def compact(root: Path) -> dict:
     result = audit.compact(
         store, retention=timedelta(days=90), signer=config.signer, keys=config.verify_keys
     )
-    return {"records_summarised": result.records_summarised,
-            "objects_deleted": result.objects_deleted, "chains": result.chains_compacted}
+    return {
+        "records_summarised": result.records_summarised,
+        "objects_deleted": result.objects_deleted,
+        "chains": result.chains_compacted,
+    }
 
 
 PHASES = {
@@ -202,10 +213,19 @@ def child(phase: str, root: Path, args: argparse.Namespace) -> None:
 
 def run(phase: str, root: Path, args: argparse.Namespace) -> dict:
     """Run a phase in a child process; return its JSON line."""
-    cmd = [sys.executable, __file__, "--child", phase, "--dir", str(root),
-           "--records", str(args.records)]
-    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ,
-                          "LOG_LEVEL": "WARNING"}, check=False)
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        phase,
+        "--dir",
+        str(root),
+        "--records",
+        str(args.records),
+    ]
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, env={**os.environ, "LOG_LEVEL": "WARNING"}, check=False
+    )
     if done.returncode != 0:
         raise SystemExit(f"{phase} failed:\n{done.stderr[-3000:]}")
     line = json.loads(done.stdout.strip().splitlines()[-1])
@@ -248,8 +268,11 @@ def main() -> None:
     for what in ("sweep_seconds", "sweep_cpu"):
         full = statistics.median(r[what] for r in with_history)
         bare = statistics.median(r[what] for r in without)
-        summary[what] = {"with_history": round(full, 3), "empty_audit": round(bare, 3),
-                         "ratio": round(full / bare, 2)}
+        summary[what] = {
+            "with_history": round(full, 3),
+            "empty_audit": round(bare, 3),
+            "ratio": round(full / bare, 2),
+        }
     print(json.dumps({"sweep_median": summary}), flush=True)
     run("report", root, args)
     run("compact", root, args)

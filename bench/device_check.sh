@@ -12,7 +12,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT
 python3 -c 'import torch, sys; print(sys.version.split()[0], torch.__version__)' | tee -a "$OUT/gpu.txt"
 # basicsr imports distutils (gone in Python 3.12): setuptools' shim must be loaded first.
 timeout 90 python3 -c 'import setuptools, sys, pytest; sys.exit(pytest.main(
-    ["-q", "-s", "-p", "no:cacheprovider", "tests/unit/engine/test_upscaler.py", "-k", "cuda"]))' \
+    ["-q", "-s", "-p", "no:cacheprovider", "tests/engine/test_upscaler.py", "-k", "cuda"]))' \
     2>&1 | tee "$OUT/pytest_cuda.txt"
 timeout "${BENCH_SECONDS:-290}" python3 bench/engine.py --device cuda --cache-dir /tmp/wc \
     --json "$OUT/bench_cuda.json" 2>&1 | tee "$OUT/bench_cuda.log"

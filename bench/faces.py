@@ -27,9 +27,9 @@ import cv2  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from tests.unit.faces.conftest import CountingRestorer  # noqa: E402
-from tests.unit.faces.photos import astronaut, group_photo  # noqa: E402
-from tests.unit.faces.test_restorer import official_layout_state  # noqa: E402
+from tests.engine.faces.conftest import CountingRestorer  # noqa: E402
+from tests.engine.faces.photos import astronaut, group_photo  # noqa: E402
+from tests.engine.faces.test_restorer import official_layout_state  # noqa: E402
 from worker.engine import NETWORKS, load_network  # noqa: E402
 from worker.faces import FaceEnhancer, load_face_detector, load_face_restorer  # noqa: E402
 from worker.faces.restorer import GfpganRestorer, RestorerInfo, gfpgan_from_state_dict  # noqa: E402
@@ -52,14 +52,23 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     device = torch.device(args.device)
-    print(json.dumps({
-        "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(), "load_avg": os.getloadavg(),
-    }))
+    print(
+        json.dumps(
+            {
+                "machine": platform.processor() or platform.machine(),
+                "cpus": os.cpu_count(),
+                "torch_threads": torch.get_num_threads(),
+                "load_avg": os.getloadavg(),
+            }
+        )
+    )
 
     detector = load_face_detector(device)
-    for name, image in [("astronaut-512", astronaut()), ("group-1280x720", group_photo()),
-                        ("group-3840x2160", cv2.resize(group_photo(), None, fx=3, fy=3))]:
+    for name, image in [
+        ("astronaut-512", astronaut()),
+        ("group-1280x720", group_photo()),
+        ("group-3840x2160", cv2.resize(group_photo(), None, fx=3, fy=3)),
+    ]:
         ms, runs = _median_ms(lambda image=image: detector.detect(image), args.repeat)
         print(json.dumps({"case": f"detect {name}", "ms": round(ms, 1), "runs": runs}))
 
@@ -88,11 +97,26 @@ def main() -> None:
         ref_runs.append((time.perf_counter() - start) * 1000)
     face_ms, ref_ms = statistics.median(face_runs), statistics.median(ref_runs)
     gflop = round(counter.get_total_flops() / 1e9, 1)
-    print(json.dumps({"case": "gfpgan per face (fp32)", "ms": round(face_ms, 1),
-                      "runs": [round(r, 1) for r in face_runs], "gflop": gflop}))
-    print(json.dumps({"case": "x4plus 128x128 (fp32, reference)", "ms": round(ref_ms, 1),
-                      "runs": [round(r, 1) for r in ref_runs],
-                      "gflop": round(128 * 128 * 35.9e-3, 1)}))
+    print(
+        json.dumps(
+            {
+                "case": "gfpgan per face (fp32)",
+                "ms": round(face_ms, 1),
+                "runs": [round(r, 1) for r in face_runs],
+                "gflop": gflop,
+            }
+        )
+    )
+    print(
+        json.dumps(
+            {
+                "case": "x4plus 128x128 (fp32, reference)",
+                "ms": round(ref_ms, 1),
+                "runs": [round(r, 1) for r in ref_runs],
+                "gflop": round(128 * 128 * 35.9e-3, 1),
+            }
+        )
+    )
     print(json.dumps({"case": "ratio face / x4plus-128", "ratio": round(face_ms / ref_ms, 3)}))
 
     # The stage without the restorer: alignment, colour, paste (group photo, 5 faces, x4).
@@ -101,11 +125,17 @@ def main() -> None:
     enhancer = FaceEnhancer(detector, CountingRestorer("identity"))
     detect_ms, _ = _median_ms(lambda: detector.detect(image), args.repeat)
     stage_ms, runs = _median_ms(lambda: enhancer.enhance(image, up, fidelity=0.0), args.repeat)
-    print(json.dumps({
-        "case": "stage without restorer, group x4, per face", "faces": 5,
-        "ms_per_face": round((stage_ms - detect_ms) / 5, 1), "stage_ms": round(stage_ms, 1),
-        "detect_ms": round(detect_ms, 1),
-    }))
+    print(
+        json.dumps(
+            {
+                "case": "stage without restorer, group x4, per face",
+                "faces": 5,
+                "ms_per_face": round((stage_ms - detect_ms) / 5, 1),
+                "stage_ms": round(stage_ms, 1),
+                "detect_ms": round(detect_ms, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -72,6 +72,7 @@ class GatewaySettings(BaseSettings):
     def proxy_hops(self) -> int:
         """Trusted proxy hops in force (the deprecated boolean counts as one)."""
         return self.trusted_proxy_hops or (1 if self.trust_forwarded_for else 0)
+
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     #: The deletion audit log: this service's signing key and the anchor store.

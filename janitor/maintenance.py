@@ -51,9 +51,7 @@ class AuditMaintenance:
         every = self.settings.audit_full_verify_every
         full = self.passes == 0 or (every > 0 and self.passes % every == 0)
         self.passes += 1
-        report = audit.verify(
-            self.audit_store, incremental=not full, save_state_with=config.signer
-        )
+        report = audit.verify(self.audit_store, incremental=not full, save_state_with=config.signer)
         metrics.record_verification(report)
         if not report.ok:
             log.error("audit_chain_broken", problems=report.problems[:20])

@@ -42,9 +42,7 @@ class Janitor:
         None when the anchor store cannot be reached now; the maintenance passes report it.
         """
         try:
-            return audit.check_anchor(
-                self.audit_store, create=self.settings.storage.create_buckets
-            )
+            return audit.check_anchor(self.audit_store, create=self.settings.storage.create_buckets)
         except audit.AnchorUnavailable as exc:
             log.warning("audit_anchor_not_checked", error=str(exc))
             return None

@@ -155,4 +155,3 @@ def sweep(
         seconds=round(result.seconds, 3),
     )
     return result
-

@@ -150,7 +150,11 @@ def delete_job(
 
 
 def delete_images(
-    store: ObjectStore, audit_store: ObjectStore, job_id: str, *, reason: audit.DeletionReason,
+    store: ObjectStore,
+    audit_store: ObjectStore,
+    job_id: str,
+    *,
+    reason: audit.DeletionReason,
     service: str,
 ) -> audit.AuditRecord | None:
     """Delete a job's images, keeping its manifest (a failed job's reason stays readable)."""

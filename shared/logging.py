@@ -61,4 +61,3 @@ def configure_logging(service: str, settings: LogSettings | None = None) -> None
     logging.getLogger("uvicorn.access").disabled = True
     for noisy in ("pika", "urllib3", "botocore", "werkzeug"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-

@@ -192,7 +192,6 @@ class JobManifest(BaseModel):
             return self.data_key is None and self.status in (JobStatus.FAILED, JobStatus.DELETED)
         return keyring.verify_seal(self.seal, self.sealed_part())
 
-
     def touch(self) -> None:
         """Record that the manifest changed now."""
         self.updated_at = datetime.now(UTC)

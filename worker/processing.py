@@ -103,8 +103,15 @@ class JobContext:
     #: Progress events for live streams (None: none are published).
     events: EventPublisher | None = None
 
-    def publish(self, job_id: str, seq: int, status: str, progress: float, stage: str,
-                eta_seconds: float | None = None) -> None:
+    def publish(
+        self,
+        job_id: str,
+        seq: int,
+        status: str,
+        progress: float,
+        stage: str,
+        eta_seconds: float | None = None,
+    ) -> None:
         """Publish a progress event of ``job_id`` (best effort)."""
         if self.events is not None:
             self.events.publish(

@@ -86,9 +86,7 @@ async def export(
             report_tampering(manifest.id, "gateway")
             unknown += 1
             continue
-        record = manifest.model_dump(
-            mode="json", exclude={"token_sha256", "data_key", "deletion"}
-        )
+        record = manifest.model_dump(mode="json", exclude={"token_sha256", "data_key", "deletion"})
         record["links"] = {
             "status": f"/v1/jobs/{manifest.id}",
             "result": f"/v1/jobs/{manifest.id}/result",

@@ -117,9 +117,7 @@ def anchor_for(store: ObjectStore, settings: AuditSettings | None = None) -> Anc
         if root is None:
             raise ValueError("AUDIT_ANCHOR=file needs AUDIT_ANCHOR_FILE with the S3 backend")
         path = root.parent / f"{root.name}.audit-anchors" / f"{store.bucket}.jsonl"
-    return FileAnchor(
-        path, storage_root=root, kernel_append_only=settings.anchor_file_append_only
-    )
+    return FileAnchor(path, storage_root=root, kernel_append_only=settings.anchor_file_append_only)
 
 
 class AuditLog:

@@ -201,9 +201,7 @@ def roll_back_checkpoint(h: History) -> None:
     anchor = h.janitor.anchor
     if isinstance(anchor, S3Anchor):
         key = checkpoint_key(h.janitor.chain, newest)
-        versions = list(
-            anchor.client.list_objects(anchor.bucket, prefix=key, include_version=True)
-        )
+        versions = list(anchor.client.list_objects(anchor.bucket, prefix=key, include_version=True))
         with pytest.raises(S3Error, match="AccessDenied"):  # Object Lock: it cannot go...
             anchor.client.remove_object(anchor.bucket, key, version_id=versions[0].version_id)
         anchor.client.remove_object(anchor.bucket, key)  # ...so hide it behind a delete marker
@@ -360,6 +358,12 @@ def test_an_edit_to_verified_history_waits_for_the_full_run(history: History) ->
     assert incremental.returncode == 0, incremental.stdout
     full = verify_audit(history)
     assert full.returncode == 1 and "[edited]" in full.stdout, full.stdout
-    MATRIX.append(("edit an already verified record (--incremental)", history.backend, 0,
-                   "nothing: found by the next full run"))
+    MATRIX.append(
+        (
+            "edit an already verified record (--incremental)",
+            history.backend,
+            0,
+            "nothing: found by the next full run",
+        )
+    )
     _write_matrix()

@@ -61,9 +61,7 @@ def _imported_by(package: str) -> frozenset[str]:
     to_dist = _module_to_distributions()
     found: set[str] = set()
     for path in Path(REPO, package).rglob("*.py"):
-        if package not in OWN_EXTRA and any(
-            path.is_relative_to(REPO / own) for own in OWN_EXTRA
-        ):
+        if package not in OWN_EXTRA and any(path.is_relative_to(REPO / own) for own in OWN_EXTRA):
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             names: list[str] = []

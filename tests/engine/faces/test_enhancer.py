@@ -98,9 +98,7 @@ def test_should_stop_cancels_between_faces(detector) -> None:
 
 def test_the_report_names_the_restorer(detector, identity_restorer) -> None:
     image = group_photo()
-    _, report = FaceEnhancer(detector, identity_restorer).enhance(
-        image, _x2(image), fidelity=0.25
-    )
+    _, report = FaceEnhancer(detector, identity_restorer).enhance(image, _x2(image), fidelity=0.25)
     record = report.as_dict()
     assert record["restorer"] == "identity" and record["restorer_sha256"] == "0" * 64
     assert record["fidelity"] == 0.25 and record["max_faces"] == 16 and record["seconds"] > 0

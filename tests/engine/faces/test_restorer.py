@@ -24,8 +24,11 @@ from worker.faces.restorer import gfpgan_from_state_dict
 
 OFFICIAL_PARAMETER_BYTES = 345_777_008
 CODEFORMER_KEYS = (
-    "position_emb", "idx_pred_layer.1.weight", "quantize.embedding.weight",
-    "ft_layers.0.self_attn.in_proj_weight", "encoder.blocks.0.weight",
+    "position_emb",
+    "idx_pred_layer.1.weight",
+    "quantize.embedding.weight",
+    "ft_layers.0.self_attn.in_proj_weight",
+    "encoder.blocks.0.weight",
 )
 
 

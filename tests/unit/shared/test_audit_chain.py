@@ -96,9 +96,7 @@ def test_an_auditor_with_public_keys_only_verifies(store: LocalStore, tmp_path: 
     service_keys = SigningKeys.from_settings(AuditSettings(signing_keys=KEY))
     assert service_keys is not None
     public = VerifyKeys(service_keys.public_keys())
-    auditor = AuditSettings(
-        verify_keys=",".join(public.lines()), generate_local_signing_key=False
-    )
+    auditor = AuditSettings(verify_keys=",".join(public.lines()), generate_local_signing_key=False)
     config = audit.configure(auditor)
     assert config.signer is None
     assert verify(store).ok
