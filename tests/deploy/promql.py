@@ -84,3 +84,15 @@ def runbook_anchors() -> set[str]:
             title = line.lstrip("#").strip().lower()
             anchors.add(re.sub(r"[^a-z0-9 -]", "", title).replace(" ", "-"))
     return anchors
+
+
+def write_rules_file(out: Path) -> Path:
+    """Write the alerts as a plain rule file in ``out`` the way an operator does: by running
+    ``deploy/monitoring/rules_file.py`` (a script, not a package: no ``sys.path`` edits)."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "deploy" / "monitoring" / "rules_file.py"
+    subprocess.run([sys.executable, str(script), str(out)], check=True, timeout=60)
+    (written,) = out.glob("*.rules.yaml")
+    return written

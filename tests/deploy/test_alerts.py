@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from tests.deploy.promql import (
     dashboard_queries,
     metric_names,
     runbook_anchors,
+    write_rules_file,
 )
 
 TESTS_FILE = ROOT / "deploy" / "monitoring" / "alerts.test.yaml"
@@ -28,11 +28,6 @@ TESTS_FILE = ROOT / "deploy" / "monitoring" / "alerts.test.yaml"
 @pytest.fixture(scope="module")
 def rules_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The PrometheusRule's spec as a plain rule file, beside a copy of the promtool tests."""
-    sys.path.insert(0, str(ROOT / "deploy" / "monitoring"))
-    try:
-        from rules_file import write_rules_file
-    finally:
-        sys.path.pop(0)
     out = tmp_path_factory.mktemp("rules")
     write_rules_file(out)
     shutil.copy(TESTS_FILE, out / TESTS_FILE.name)

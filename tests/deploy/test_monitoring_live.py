@@ -36,6 +36,7 @@ from tests.deploy.promql import (
     dashboard_queries,
     metric_names,
     without_threshold,
+    write_rules_file,
 )
 from tests.support.env import skip_or_fail
 from tests.support.net import free_port, http, multipart, wait_http_ok
@@ -83,11 +84,6 @@ def test_every_dashboard_query_and_alert_returns_data(
     # Never import locust here: it monkey-patches the whole process with gevent.
     if importlib.util.find_spec("locust") is None:
         skip_or_fail("locust is not installed (pip install -e '.[load]')")
-    sys.path.insert(0, str(ROOT / "deploy" / "monitoring"))
-    try:
-        from rules_file import write_rules_file
-    finally:
-        sys.path.pop(0)
 
     ports = {"worker": free_port(), "janitor": free_port(), "queue-exporter": free_port()}
     model = "realesr-animevideov3"
