@@ -42,6 +42,12 @@ UPLOAD_SCHEMA: dict[str, Any] = {
                         "scale": {"type": "integer", "minimum": 1},
                         "output_format": {"type": "string", "enum": list(OUTPUT_FORMATS)},
                         "face_enhance": {"type": "boolean"},
+                        "face_fidelity": {
+                            "type": "number",
+                            "minimum": 0,
+                            "maximum": 1,
+                            "description": "0: the restored face; 1: the upscaled one",
+                        },
                         "quality": {"type": "integer", "minimum": 1, "maximum": 100},
                         "webhook_url": {
                             "type": "string",
