@@ -62,7 +62,10 @@ def test_safetensors_checkpoint(network: Loader, tmp_path: Path) -> None:
     net = network("realesr-animevideov3", 4)
     path = tmp_path / "anime-x4.safetensors"
     flat = {f"params_ema.{k}": v.contiguous() for k, v in net.state_dict().items()}
-    flat.update({f"params.{k}": torch.zeros_like(v) for k, v in net.state_dict().items()})
+    # zeros(shape), not zeros_like: the cached network may be channels_last by now, and
+    # safetensors refuses a non-contiguous tensor.
+    state = net.state_dict()
+    flat.update({f"params.{k}": torch.zeros(v.shape, dtype=v.dtype) for k, v in state.items()})
     safetensors.save_file(flat, str(path))
     info, loaded = load_checkpoint(path, "anime", 4)
     assert info.spec.arch == "srvgg"
