@@ -8,6 +8,12 @@ that they win on this machine (a VM may mask the matrix unit, a small slice may 
 bound), so where the flags allow bf16 a short probe times the same small convolution stack in
 both precisions and bf16 is chosen only when it is clearly faster. The decision is a pure
 function of (flags, probe result), tested on its own; the probe is bounded in time.
+
+Faster is not enough: bf16 must also pass the quality gate (PSNR >= 45 dB against fp32 BasicSR
+and NIQE within 0.05, tests/engine/test_quality_gate.py), and its outputs differ by path,
+since each ISA rounds and accumulates in its own way. Only the paths in ``GATED_BF16_PATHS``
+passed it; on the others ``auto`` keeps fp32 without probing (an explicit
+``WORKER_PRECISION=bf16`` is still honoured).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from torch import nn
 
 __all__ = [
     "BF16_MIN_SPEEDUP",
+    "GATED_BF16_PATHS",
     "PROBE_BUDGET_S",
     "CpuPrecision",
     "ProbeResult",
@@ -37,6 +44,14 @@ __all__ = [
 BF16_MIN_SPEEDUP = 0.9
 #: The probe's total time budget in seconds (both precisions, warm-up included).
 PROBE_BUDGET_S = 1.5
+
+#: The bf16 paths whose outputs passed the quality gate, where ``auto`` may pick bf16. AMX:
+#: x4plus bf16 passed (ΔNIQE 0.020, docs/performance.md); the gate's bf16 cases run on any
+#: AMX CPU to keep that true. Not avx512_bf16: on a Zen 4 EPYC (2026-11-28) PyTorch's bf16
+#: moved NIQE by 0.067 (animevideov3) and 0.065 (x4plus), OpenVINO's by 0.112
+#: (animevideov3), above 0.05 at 53-56 dB PSNR (outputs deterministic; 14 % of pixels one
+#: level off). avx2_vnni_2: never gated (no such machine here).
+GATED_BF16_PATHS = frozenset({"amx"})
 
 # oneDNN's bf16 ISAs, best first, with the /proc/cpuinfo flags each one needs.
 _BF16_PATHS: tuple[tuple[str, frozenset[str]], ...] = (
@@ -106,14 +121,19 @@ def cpu_flags() -> frozenset[str]:
 def decide_cpu_precision(
     flags: Iterable[str], probe: Callable[[], ProbeResult | None]
 ) -> CpuPrecision:
-    """bf16 where the flags name a oneDNN bf16 path *and* the probe finds it clearly faster.
+    """bf16 where the flags name a oneDNN bf16 path that passed the quality gate *and* the
+    probe finds it clearly faster.
 
-    ``probe`` runs only when the flags allow bf16 (it costs start-up time); it returns None
-    when it could not finish within its budget, which counts as "not faster".
+    ``probe`` runs only when that holds (it costs start-up time); it returns None when it
+    could not finish within its budget, which counts as "not faster".
     """
     path = bf16_path_from_flags(flags)
     if path is None:
         return CpuPrecision(torch.float32, None, None, "no oneDNN bf16 path in the CPU flags")
+    if path not in GATED_BF16_PATHS:
+        return CpuPrecision(
+            torch.float32, path, None, f"{path}: bf16 does not pass the quality gate on this path"
+        )
     result = probe()
     if result is None:
         return CpuPrecision(torch.float32, path, None, f"{path}: bf16 probe ran out of time")
