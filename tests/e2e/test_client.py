@@ -14,20 +14,15 @@ from PIL import Image
 
 from gateway.client.progress import STAGE_WORDS
 from tests.support.env import MODEL_CACHE, REPO
-from tests.support.net import free_port, wait_http_ok
 from tests.support.photos import photo
-from tests.support.processes import Service
+from tests.support.processes import all_in_one
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def allinone(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
     env = {
-        "GATEWAY_PORT": str(port),
-        "STORAGE_LOCAL_DIR": str(tmp_path / "storage"),
-        "CRYPTO_LOCAL_KEY_FILE": str(tmp_path / "keys" / "service.key"),
         "AUDIT_LOCAL_SIGNING_KEY_FILE": str(tmp_path / "keys" / "audit.key"),
         "WORKER_MODEL_CACHE_DIR": str(MODEL_CACHE),
         "WORKER_PRELOAD": '["realesr-animevideov3:2"]',
@@ -35,12 +30,8 @@ def allinone(tmp_path: Path) -> Iterator[str]:
         "WORKER_TILE_SIZE": "32",
         "WORKER_PROGRESS_INTERVAL_SECONDS": "0",
     }
-    proc = Service("allinone", ["-m", "allinone"], env, tmp_path)
-    try:
-        wait_http_ok(f"http://127.0.0.1:{port}/readyz", 300, proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.stop()
+    with all_in_one(env, tmp_path) as base:
+        yield base
 
 
 def client(*args: str) -> subprocess.CompletedProcess[str]:

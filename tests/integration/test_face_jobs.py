@@ -17,8 +17,8 @@ from PIL import Image
 
 from tests.support.env import MODEL_CACHE, UNLIMITED_ADMISSION_ENV
 from tests.support.faces import write_face_restorer
-from tests.support.net import free_port, http, upload_and_wait, wait_http_ok
-from tests.support.processes import Service, Stack
+from tests.support.net import http, upload_and_wait
+from tests.support.processes import serving
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 
@@ -49,33 +49,8 @@ def service(
         "WORKER_PRELOAD": '["realesr-animevideov3:2"]',
         "WORKER_WARMUP": "false",
     }
-    if request.param == "all-in-one":
-        port = free_port()
-        env |= {
-            "GATEWAY_PORT": str(port),
-            "STORAGE_LOCAL_DIR": str(tmp_path / "storage"),
-            "CRYPTO_LOCAL_KEY_FILE": str(tmp_path / "service.key"),
-        }
-        process = Service("allinone", ["-m", "allinone"], env, tmp_path)
-        try:
-            wait_http_ok(f"http://127.0.0.1:{port}/readyz", 600, process)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            process.stop()
-        return
-    stack = Stack(
-        request.getfixturevalue("rabbitmq_url"),
-        request.getfixturevalue("s3_env"),
-        tmp_path,
-        workers=1,
-        janitor=False,
-        env=env,
-    )
-    try:
-        stack.wait_ready(600)
-        yield stack.base
-    finally:
-        stack.stop()
+    with serving(request.param, env, tmp_path, request, timeout=600) as base:
+        yield base
 
 
 def test_a_face_enhanced_job_restores_the_face(service: str, model_dir: tuple[Path, str]) -> None:

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.env import MODEL_CACHE, REPO, UNLIMITED_ADMISSION_ENV
-from tests.support.net import free_port, http, multipart, wait_http_ok
+from tests.support.net import http, multipart
 from tests.support.photos import photo
-from tests.support.processes import Service, Stack
+from tests.support.processes import serving
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -30,33 +30,8 @@ def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[st
         "WORKER_TILE_SIZE": "32",
         "WORKER_TILE_BATCH": "1",
     }
-    if request.param == "all-in-one":
-        port = free_port()
-        env |= {
-            "GATEWAY_PORT": str(port),
-            "STORAGE_LOCAL_DIR": str(tmp_path / "storage"),
-            "CRYPTO_LOCAL_KEY_FILE": str(tmp_path / "service.key"),
-        }
-        process = Service("allinone", ["-m", "allinone"], env, tmp_path)
-        try:
-            wait_http_ok(f"http://127.0.0.1:{port}/readyz", 300, process)
-            yield f"http://127.0.0.1:{port}", request.param
-        finally:
-            process.stop()
-        return
-    stack = Stack(
-        request.getfixturevalue("rabbitmq_url"),
-        request.getfixturevalue("s3_env"),
-        tmp_path,
-        workers=1,
-        janitor=False,
-        env=env,
-    )
-    try:
-        stack.wait_ready()
-        yield stack.base, request.param
-    finally:
-        stack.stop()
+    with serving(request.param, env, tmp_path, request) as base:
+        yield base, request.param
 
 
 def read_stream(base: str, path: str, headers: dict[str, str]) -> list[dict[str, str]]:

@@ -8,8 +8,9 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from tests.support.env import MODEL_CACHE, REPO, UNLIMITED_ADMISSION_ENV
 from tests.support.net import free_port, wait_http_ok
@@ -131,3 +132,48 @@ class Stack:
         # RabbitMQ may be the thing a fault test stopped: cleaning up is best effort.
         with contextlib.suppress(Exception):
             delete_queues(self.rabbitmq_url, self.queue)
+
+
+@contextlib.contextmanager
+def all_in_one(env: Mapping[str, str], root: Path, timeout: float = 300) -> Iterator[str]:
+    """``python -m allinone`` on a free port, its storage and service key under ``root``;
+    yields its base URL once it is ready."""
+    port = free_port()
+    env = {
+        **env,
+        "GATEWAY_PORT": str(port),
+        "STORAGE_LOCAL_DIR": str(root / "storage"),
+        "CRYPTO_LOCAL_KEY_FILE": str(root / "service.key"),
+    }
+    process = Service("allinone", ["-m", "allinone"], env, root)
+    try:
+        wait_http_ok(f"http://127.0.0.1:{port}/readyz", timeout, process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.stop()
+
+
+@contextlib.contextmanager
+def serving(
+    mode: str, env: Mapping[str, str], root: Path, request: Any, timeout: float = 300
+) -> Iterator[str]:
+    """The service in ``mode``: "all-in-one", or "distributed" (gateway and one worker as
+    processes, no janitor) on the test's RabbitMQ and S3 (fixtures taken from ``request``).
+    Yields the gateway's base URL once everything is ready."""
+    if mode == "all-in-one":
+        with all_in_one(env, root, timeout) as base:
+            yield base
+        return
+    stack = Stack(
+        request.getfixturevalue("rabbitmq_url"),
+        request.getfixturevalue("s3_env"),
+        root,
+        workers=1,
+        janitor=False,
+        env=env,
+    )
+    try:
+        stack.wait_ready(timeout)
+        yield stack.base
+    finally:
+        stack.stop()
