@@ -3,20 +3,17 @@ every Deployment has a disruption budget, and no stop cuts a job short."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.deploy.k8s_render import (
-    K8S,
     OVERLAYS,
     PROD_OVERLAYS,
     container_env,
     of_kind,
     render,
+    render_with,
     selects,
 )
 
@@ -83,21 +80,7 @@ def test_gpu_workers_scale_on_queue_depth_and_message_age(kubectl: str, overlay:
 
 
 def test_scale_to_zero_component(kubectl: str, tmp_path: Path) -> None:
-    overlay = tmp_path / "overlay"
-    overlay.mkdir()
-    up = os.path.relpath(K8S, overlay)
-    (overlay / "kustomization.yaml").write_text(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-        f"resources: [{up}/overlays/prod]\ncomponents: [{up}/components/scale-to-zero]\n"
-    )
-    out = subprocess.run(
-        [kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(overlay)],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
-    objs = [d for d in yaml.safe_load_all(out) if d]
+    objs = render_with(kubectl, tmp_path, ["scale-to-zero"])
     assert of_kind(objs, "ScaledObject")["worker"]["spec"]["minReplicaCount"] == 0
 
 
