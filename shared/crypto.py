@@ -56,7 +56,9 @@ class WrappedKey(BaseModel):
     ciphertext: str
 
 
-def _parse_keys(text: str) -> dict[str, bytes]:
+def parse_key_lines(text: str, *, what: str) -> dict[str, bytes]:
+    """Parse ``key_id:base64(32 bytes)`` items separated by commas or newlines (``#`` starts a
+    comment line); the service keys here and the audit signing keys use the same format."""
     keys: dict[str, bytes] = {}
     for item in text.replace(",", "\n").splitlines():
         item = item.strip()
@@ -64,8 +66,8 @@ def _parse_keys(text: str) -> dict[str, bytes]:
             continue
         key_id, _, encoded = item.partition(":")
         raw = base64.b64decode(encoded.strip(), validate=True)
-        if not key_id or len(raw) != 32:
-            raise ValueError(f"service key {key_id!r} must be 32 bytes of base64")
+        if not key_id.strip() or len(raw) != 32:
+            raise ValueError(f"{what} {key_id!r} must be 32 bytes of base64")
         keys[key_id.strip()] = raw
     return keys
 
@@ -98,7 +100,7 @@ class KeyRing:
             text = settings.key_file.read_text()
         elif settings.generate_local_key:
             text = _local_key(settings.local_key_file)
-        return cls(_parse_keys(text), settings.active_key_id)
+        return cls(parse_key_lines(text, what="service key"), settings.active_key_id)
 
     def wrap(self, data_key: bytes, *, job_id: str) -> WrappedKey:
         """Wrap ``data_key`` for ``job_id`` with the active service key."""

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from shared.audit.settings import AuditSettings
+from shared.crypto import parse_key_lines
 
 SignatureCheck = Literal["ok", "unsigned", "unknown_key", "bad_signature"]
 
@@ -33,21 +34,6 @@ class Signable(Protocol):
     signature: str | None
 
     def signed_message(self) -> bytes: ...
-
-
-def parse_key_lines(text: str, *, what: str) -> dict[str, bytes]:
-    """Parse ``key_id:base64(32 bytes)`` items separated by commas or newlines."""
-    keys: dict[str, bytes] = {}
-    for item in text.replace(",", "\n").splitlines():
-        item = item.strip()
-        if not item or item.startswith("#"):
-            continue
-        key_id, _, encoded = item.partition(":")
-        raw = base64.b64decode(encoded.strip(), validate=True)
-        if not key_id.strip() or len(raw) != 32:
-            raise ValueError(f"{what} {key_id!r} must be 32 bytes of base64")
-        keys[key_id.strip()] = raw
-    return keys
 
 
 def public_key_line(key_id: str, key: Ed25519PublicKey) -> str:
