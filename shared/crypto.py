@@ -22,7 +22,7 @@ import hashlib
 import hmac
 import os
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -99,7 +99,7 @@ class KeyRing:
         elif settings.key_file is not None:
             text = settings.key_file.read_text()
         elif settings.generate_local_key:
-            text = _local_key(settings.local_key_file)
+            text = local_key_file(settings.local_key_file, _new_service_key_line)
         return cls(parse_key_lines(text, what="service key"), settings.active_key_id)
 
     def wrap(self, data_key: bytes, *, job_id: str) -> WrappedKey:
@@ -257,11 +257,12 @@ def _unseal_v1(data_key: bytes, blob: bytes, *, job_id: str, name: str) -> bytes
         raise DecryptionFailed("the object does not decrypt") from exc
 
 
-def _local_key(path: Path) -> str:
-    """Read the all-in-one key file, creating it (0600) with a random key on first use."""
+def local_key_file(path: Path, new_line: Callable[[], str]) -> str:
+    """Read an all-in-one key file, creating it (0600, in a 0700 folder) with ``new_line()``
+    on first use; two processes starting at once end up with the same key (O_EXCL)."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        line = f"local-{secrets.token_hex(4)}:{base64.b64encode(os.urandom(32)).decode()}\n"
+        line = new_line() + "\n"
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:  # another process of this installation created it first
@@ -269,3 +270,7 @@ def _local_key(path: Path) -> str:
         with os.fdopen(fd, "w") as fh:
             fh.write(line)
     return path.read_text()
+
+
+def _new_service_key_line() -> str:
+    return f"local-{secrets.token_hex(4)}:{base64.b64encode(os.urandom(32)).decode()}"

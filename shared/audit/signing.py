@@ -9,9 +9,7 @@ public key in ``AUDIT_VERIFY_KEYS`` as long as records signed by it are kept.
 from __future__ import annotations
 
 import base64
-import os
 import secrets
-from pathlib import Path
 from typing import Literal, Protocol
 
 from cryptography.exceptions import InvalidSignature
@@ -22,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from shared.audit.settings import AuditSettings
-from shared.crypto import parse_key_lines
+from shared.crypto import local_key_file, parse_key_lines
 
 SignatureCheck = Literal["ok", "unsigned", "unknown_key", "bad_signature"]
 
@@ -72,7 +70,7 @@ class SigningKeys:
         elif settings.signing_key_file is not None:
             text = settings.signing_key_file.read_text()
         elif settings.generate_local_signing_key:
-            text = _local_key(settings.local_signing_key_file)
+            text = local_key_file(settings.local_signing_key_file, _new_local_signing_key_line)
         else:
             return None
         return cls(parse_key_lines(text, what="audit signing key"), settings.active_signing_key_id)
@@ -131,15 +129,5 @@ class VerifyKeys:
         return "ok"
 
 
-def _local_key(path: Path) -> str:
-    """Read the all-in-one signing key file, creating it (0600) on first use."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        line = new_signing_key_line(f"local-audit-{secrets.token_hex(4)}") + "\n"
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process of this installation created it first
-            return path.read_text()
-        with os.fdopen(fd, "w") as fh:
-            fh.write(line)
-    return path.read_text()
+def _new_local_signing_key_line() -> str:
+    return new_signing_key_line(f"local-audit-{secrets.token_hex(4)}")
